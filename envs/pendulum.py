@@ -1,0 +1,74 @@
+"""Gym's Pendulum-v1 in pure JAX: the same dynamics, reward and bounds as Gymnasium's.
+
+State (θ, θ̇); observation (cos θ, sin θ, θ̇); action: torque in [−2, 2];
+reward −(θ_n² + 0.1·θ̇² + 0.001·u²) with θ_n the angle wrapped to [−π, π). It never terminates: the
+trainer truncates episodes at episode_length (200, as Gymnasium's TimeLimit does).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+from flax import struct
+
+MAX_SPEED = 8.0
+MAX_TORQUE = 2.0
+DT = 0.05
+G = 10.0
+M = 1.0
+L = 1.0
+
+
+@struct.dataclass
+class State:
+    """Brax-style env state. pipeline_state: (θ, θ̇) of shape (2,); obs (3,); reward, done: ()."""
+
+    pipeline_state: jax.Array
+    obs: jax.Array
+    reward: jax.Array
+    done: jax.Array
+    metrics: dict[str, Any] = struct.field(default_factory=dict)
+    info: dict[str, Any] = struct.field(default_factory=dict)
+
+
+def angle_normalize(x: jax.Array) -> jax.Array:
+    """Wrap an angle to [−π, π)."""
+    return ((x + jnp.pi) % (2 * jnp.pi)) - jnp.pi
+
+
+def observe(th: jax.Array, thdot: jax.Array) -> jax.Array:
+    return jnp.stack([jnp.cos(th), jnp.sin(th), thdot])
+
+
+class Pendulum:
+    """Brax-style env: reset(key) -> State, step(State, action) -> State; one env, no batch axis."""
+
+    observation_size = 3
+    action_size = 1
+    action_bounds = (jnp.array([-MAX_TORQUE]), jnp.array([MAX_TORQUE]))
+
+    def __init__(self, g: float = G):
+        self.g = g
+
+    def reset(self, key: jax.Array) -> State:
+        """θ ~ U[−π, π], θ̇ ~ U[−1, 1], as Gymnasium's reset."""
+        high = jnp.array([jnp.pi, 1.0])
+        th_thdot = jax.random.uniform(key, (2,), minval=-high, maxval=high)
+        zero = jnp.zeros(())
+        return State(th_thdot, observe(th_thdot[0], th_thdot[1]), zero, zero)
+
+    def step(self, state: State, action: jax.Array) -> State:
+        th, thdot = state.pipeline_state[0], state.pipeline_state[1]
+        u = jnp.clip(action[0], -MAX_TORQUE, MAX_TORQUE)
+        reward = -(angle_normalize(th) ** 2 + 0.1 * thdot**2 + 0.001 * u**2)
+        newthdot = thdot + (3 * self.g / (2 * L) * jnp.sin(th) + 3.0 / (M * L**2) * u) * DT
+        newthdot = jnp.clip(newthdot, -MAX_SPEED, MAX_SPEED)
+        newth = th + newthdot * DT
+        return state.replace(
+            pipeline_state=jnp.stack([newth, newthdot]),
+            obs=observe(newth, newthdot),
+            reward=reward,
+            done=jnp.zeros(()),
+        )

@@ -1,0 +1,173 @@
+"""The agent's parameters and optimiser states, and one SAC gradient update.
+
+One update is fused: the critic, actor and temperature losses are computed from the same
+parameters and differentiated in one backward pass (each loss stops the gradient into what it
+must not update, so the sum's gradient is each loss's own gradient). Then the three optimisers
+step and the target critics move towards the critics by Polyak averaging.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import optax
+from flax import struct
+
+from gpu_sac import normalizer
+from gpu_sac.config import SACConfig
+from gpu_sac.losses import Networks, actor_loss, alpha_loss, critic_loss
+from gpu_sac.networks import Actor, CriticEnsemble
+from gpu_sac.replay import Transition
+
+
+@struct.dataclass
+class AgentState:
+    """Everything learned. critic and target_critic params carry a leading n_critics axis."""
+
+    actor_params: Any
+    critic_params: Any
+    target_critic_params: Any
+    log_alpha: jax.Array  # () float32
+    actor_opt_state: Any
+    critic_opt_state: Any
+    alpha_opt_state: Any
+    obs_stats: normalizer.RunningStats | None  # None when observations are not normalised
+
+
+def make_networks(config: SACConfig, act_dim: int) -> Networks:
+    actor = Actor(act_dim, config.hidden_sizes, config.log_std_min, config.log_std_max)
+    critic = CriticEnsemble(config.n_critics, config.hidden_sizes, config.critic_layer_norm)
+    return Networks(actor.apply, critic.apply, config.deterministic_policy)
+
+
+def _optimizer(config: SACConfig, lr: float, horizon: int) -> optax.GradientTransformation:
+    if config.lr_schedule == "linear":
+        lr = optax.linear_schedule(lr, 0.0, max(horizon, 1))
+    elif config.lr_schedule == "cosine":
+        lr = optax.cosine_decay_schedule(lr, max(horizon, 1))
+    adam = optax.adam(lr)
+    if config.max_grad_norm is None:
+        return adam
+    return optax.chain(optax.clip_by_global_norm(config.max_grad_norm), adam)
+
+
+def make_optimizers(config: SACConfig) -> tuple[optax.GradientTransformation, ...]:
+    """Separate Adam optimisers for actor, critics and log α (seed §5 "Separate Optimizers")."""
+    actor_horizon = config.total_updates // config.policy_delay
+    return (
+        _optimizer(config, config.actor_lr, actor_horizon),
+        _optimizer(config, config.critic_lr, config.total_updates),
+        _optimizer(config, config.alpha_lr, actor_horizon),
+    )
+
+
+def target_entropy(config: SACConfig, act_dim: int) -> float:
+    return -float(act_dim) if config.target_entropy is None else float(config.target_entropy)
+
+
+def init_agent(config: SACConfig, obs_dim: int, act_dim: int, key: jax.Array) -> AgentState:
+    """Fresh parameters; target critics start equal to the critics (seed §5 trick 4)."""
+    actor_key, critic_key = jax.random.split(key)
+    obs = jnp.zeros((1, obs_dim))
+    action = jnp.zeros((1, act_dim))
+    actor_params = Actor(act_dim, config.hidden_sizes, config.log_std_min, config.log_std_max).init(actor_key, obs)
+    critic_params = CriticEnsemble(config.n_critics, config.hidden_sizes, config.critic_layer_norm).init(
+        critic_key, obs, action
+    )
+    # α = 0 (the ablation) is kept as log α = 0 and never read: a fixed α comes from the config.
+    log_alpha = jnp.asarray(math.log(config.init_alpha) if config.init_alpha > 0 else 0.0, jnp.float32)
+    actor_opt, critic_opt, alpha_opt = make_optimizers(config)
+    return AgentState(
+        actor_params=actor_params,
+        critic_params=critic_params,
+        target_critic_params=jax.tree.map(jnp.copy, critic_params),
+        log_alpha=log_alpha,
+        actor_opt_state=actor_opt.init(actor_params),
+        critic_opt_state=critic_opt.init(critic_params),
+        alpha_opt_state=alpha_opt.init(log_alpha),
+        obs_stats=normalizer.init(obs_dim) if config.normalize_observations else None,
+    )
+
+
+def current_alpha(config: SACConfig, log_alpha: jax.Array) -> jax.Array:
+    """α as the losses use it: exp(log α) when learned, else the fixed init_alpha."""
+    if config.learn_alpha:
+        return jnp.exp(log_alpha)
+    return jnp.asarray(config.init_alpha, jnp.float32)
+
+
+def polyak(params, target_params, tau: float):
+    """target ← τ·params + (1 − τ)·target, leaf by leaf (τ = 1 copies, τ = 0 keeps)."""
+    return optax.incremental_update(params, target_params, tau)
+
+
+def make_update(config: SACConfig, nets: Networks, act_dim: int) -> Callable:
+    """update(agent, batch, weight, key, update_index) -> (agent, metrics, td_error (B,)).
+
+    batch: raw (unnormalised) transitions of leading shape (B,); weight: (B,) importance weights;
+    update_index: () int32, the index of this gradient update in the run (for policy_delay).
+    """
+    actor_opt, critic_opt, alpha_opt = make_optimizers(config)
+    h_target = target_entropy(config, act_dim)
+    log_alpha_bounds = (
+        -jnp.inf if config.alpha_min is None else math.log(config.alpha_min),
+        jnp.inf if config.alpha_max is None else math.log(config.alpha_max),
+    )
+
+    def update(agent: AgentState, batch: Transition, weight: jax.Array, key: jax.Array, update_index: jax.Array):
+        batch = batch._replace(
+            obs=normalizer.normalize(agent.obs_stats, batch.obs),
+            next_obs=normalizer.normalize(agent.obs_stats, batch.next_obs),
+        )
+        critic_key, actor_key = jax.random.split(key)
+
+        def total_loss(params):
+            actor_params, critic_params, log_alpha = params
+            alpha = current_alpha(config, log_alpha)
+            c_loss, c_aux = critic_loss(
+                nets, critic_params, agent.target_critic_params, actor_params, alpha, batch, weight, critic_key
+            )
+            a_loss, log_prob = actor_loss(nets, actor_params, critic_params, alpha, batch.obs, actor_key, config.actor_q)
+            t_loss = alpha_loss(log_alpha, log_prob, h_target) if config.learn_alpha else jnp.zeros(())
+            aux = dict(c_aux, critic_loss=c_loss, actor_loss=a_loss, alpha_loss=t_loss,
+                       entropy=-log_prob.mean(), alpha=alpha)
+            return c_loss + a_loss + t_loss, aux
+
+        params = (agent.actor_params, agent.critic_params, agent.log_alpha)
+        (actor_grad, critic_grad, alpha_grad), aux = jax.grad(total_loss, has_aux=True)(params)
+
+        updates, critic_opt_state = critic_opt.update(critic_grad, agent.critic_opt_state, agent.critic_params)
+        critic_params = optax.apply_updates(agent.critic_params, updates)
+
+        updates, actor_opt_state = actor_opt.update(actor_grad, agent.actor_opt_state, agent.actor_params)
+        actor_params = optax.apply_updates(agent.actor_params, updates)
+        log_alpha, alpha_opt_state = agent.log_alpha, agent.alpha_opt_state
+        if config.learn_alpha:
+            updates, alpha_opt_state = alpha_opt.update(alpha_grad, agent.alpha_opt_state, agent.log_alpha)
+            log_alpha = jnp.clip(optax.apply_updates(agent.log_alpha, updates), *log_alpha_bounds)
+        # Delayed policy updates: actor and α move on every policy_delay-th update only.
+        if config.policy_delay > 1:
+            keep = update_index % config.policy_delay != 0
+            choose = lambda new, old: jax.tree.map(lambda n, o: jnp.where(keep, o, n), new, old)  # noqa: E731
+            actor_params = choose(actor_params, agent.actor_params)
+            actor_opt_state = choose(actor_opt_state, agent.actor_opt_state)
+            log_alpha = choose(log_alpha, agent.log_alpha)
+            alpha_opt_state = choose(alpha_opt_state, agent.alpha_opt_state)
+
+        agent = agent.replace(
+            actor_params=actor_params,
+            critic_params=critic_params,
+            target_critic_params=polyak(critic_params, agent.target_critic_params, config.tau),
+            log_alpha=log_alpha,
+            actor_opt_state=actor_opt_state,
+            critic_opt_state=critic_opt_state,
+            alpha_opt_state=alpha_opt_state,
+        )
+        td_error = aux.pop("td_error")
+        return agent, aux, td_error
+
+    return update

@@ -1,0 +1,79 @@
+"""Check, before allocating, that the train state fits in the device's free memory.
+
+A replay capacity that does not fit should fail with a message that names a capacity that does,
+not with an allocator error minutes into compilation (or, on a GPU, by taking all its memory).
+"""
+
+from __future__ import annotations
+
+import os
+
+import jax
+
+from gpu_sac import replay
+from gpu_sac.config import SACConfig
+
+HEADROOM = 0.8  # leave a fifth of free memory for XLA's temporaries, envs and batches
+
+
+class MemoryBudgetError(RuntimeError):
+    """The run's state does not fit in the device's free memory."""
+
+
+def state_bytes(config: SACConfig, obs_dim: int, act_dim: int) -> dict[str, int]:
+    """Bytes of the large parts of the train state, over all seeds."""
+    per_transition = replay.bytes_per_transition(obs_dim, act_dim, config.prioritized_replay)
+    widths = (obs_dim + act_dim, *config.hidden_sizes, 1)
+    critic = sum(a * b + b for a, b in zip(widths[:-1], widths[1:])) * config.n_critics
+    actor_widths = (obs_dim, *config.hidden_sizes)
+    actor = sum(a * b + b for a, b in zip(actor_widths[:-1], actor_widths[1:])) + 2 * (config.hidden_sizes[-1] + 1) * act_dim
+    # Parameters: critic, target, two Adam moments each; actor with two moments. float32.
+    params = 4 * (4 * critic + 3 * actor)
+    # One gather of grad_updates_per_step batches per vectorised step.
+    batches = config.grad_updates_per_step * config.batch_size * per_transition
+    return {
+        "replay": config.num_seeds * config.buffer_size * per_transition,
+        "params": config.num_seeds * params,
+        "batches": config.num_seeds * batches,
+    }
+
+
+def free_device_bytes(device: jax.Device | None = None) -> int | None:
+    """Free memory of the device: from XLA's allocator on a GPU, MemAvailable on the host CPU."""
+    device = device or jax.devices()[0]
+    stats = device.memory_stats() if hasattr(device, "memory_stats") else None
+    if stats and "bytes_limit" in stats:
+        return int(stats["bytes_limit"]) - int(stats.get("bytes_in_use", 0))
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError):
+        return None
+
+
+def check_fits(config: SACConfig, obs_dim: int, act_dim: int, free: int | None = None) -> dict[str, int]:
+    """Raise MemoryBudgetError naming a buffer_size that fits if the state is over budget."""
+    need = state_bytes(config, obs_dim, act_dim)
+    free = free_device_bytes() if free is None else free
+    if free is None:
+        return need
+    budget = int(free * HEADROOM)
+    total = sum(need.values())
+    if total > budget:
+        per_transition = replay.bytes_per_transition(obs_dim, act_dim, config.prioritized_replay)
+        other = total - need["replay"]
+        fits = max(0, (budget - other) // (config.num_seeds * per_transition))
+        gib = 2**30
+        raise MemoryBudgetError(
+            f"buffer_size={config.buffer_size} needs {need['replay'] / gib:.2f} GiB of replay "
+            f"({per_transition} bytes per transition x {config.num_seeds} seed(s)) and the state "
+            f"{total / gib:.2f} GiB in all, but the device has {free / gib:.2f} GiB free "
+            f"({HEADROOM:.0%} usable): use buffer_size <= {fits}"
+        )
+    return need

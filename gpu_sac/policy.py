@@ -1,0 +1,49 @@
+"""The trained policy alone: actor parameters, observation statistics and action bounds, and a
+jittable act function. Enough to act in an env, without critics, optimisers or replay buffer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+from flax import struct
+
+from gpu_sac import normalizer
+from gpu_sac.networks import Actor, sample_action, scale_action
+
+
+@struct.dataclass
+class PolicyParams:
+    """actor_params: the Actor's params; obs_stats: RunningStats or None; low, high: (act_dim,)."""
+
+    actor_params: Any
+    obs_stats: normalizer.RunningStats | None
+    low: jax.Array
+    high: jax.Array
+
+
+def make_act(
+    act_dim: int, hidden_sizes: tuple[int, ...], log_std_min: float = -20.0, log_std_max: float = 2.0,
+    deterministic_policy: bool = False,
+) -> Callable:
+    """act(policy_params, obs, key=None, deterministic=True) -> action within [low, high].
+
+    obs: (obs_dim,) or (batch, obs_dim); the action has the same leading shape. The deterministic
+    action is tanh(mean) (seed pitfall 7); a stochastic one needs `key`.
+    """
+    actor = Actor(act_dim, hidden_sizes, log_std_min, log_std_max)
+
+    def act(policy: PolicyParams, obs: jax.Array, key: jax.Array | None = None, deterministic: bool = True):
+        mean, log_std = actor.apply(policy.actor_params, normalizer.normalize(policy.obs_stats, obs))
+        if deterministic or deterministic_policy:
+            action = jnp.tanh(mean)
+        else:
+            if key is None:
+                raise ValueError("act(..., deterministic=False) needs key=a PRNG key")
+            action, _ = sample_action(mean, log_std, key)
+        return scale_action(action, policy.low, policy.high)
+
+    return act

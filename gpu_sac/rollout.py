@@ -1,0 +1,135 @@
+"""Stepping a batch of envs inside the scan: action scaling, episode ends, fresh auto-resets, and
+deterministic evaluation.
+
+Envs are Brax-style (reset(key) -> State, step(State, action) -> State, State.obs/.reward/.done)
+and unbatched; here they are vmapped over a flat batch of M envs (num_seeds · num_envs).
+
+Episode ends, done here rather than by env wrappers:
+- terminated: the env's `done`. The transition does not bootstrap.
+- truncated: the episode reached episode_length without terminating. It bootstraps from the true
+  final observation, which is returned as `next_obs` before the env is reset.
+- a finished env restarts from `env.reset` with a fresh key (Brax's AutoResetWrapper restarts from
+  a cached first state instead, so every episode of an env starts the same). The reset runs only on
+  vectorised steps where some episode ended (`lax.cond`), so fixed-length episodes pay for it once
+  per episode rather than on every step.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+from flax import struct
+
+from gpu_sac.networks import scale_action
+
+
+@struct.dataclass
+class EnvCarry:
+    """The training envs between steps. state: env State with leading axis M; the rest (M,)."""
+
+    state: Any
+    episode_step: jax.Array  # int32: steps taken in the current episode
+    episode_return: jax.Array  # float32: undiscounted return of the current episode so far
+
+
+class StepOutput(NamedTuple):
+    """What one vectorised step produced, each with leading axis M."""
+
+    obs: jax.Array  # (M, obs_dim): the observation acted on
+    reward: jax.Array  # (M,)
+    next_obs: jax.Array  # (M, obs_dim): the true next observation, final one included
+    terminated: jax.Array  # (M,) bool
+    truncated: jax.Array  # (M,) bool
+    episode_return: jax.Array  # (M,): the finished episode's return where terminated | truncated
+
+
+def action_bounds(env: Any) -> tuple[jax.Array, jax.Array]:
+    """(low, high) of shape (action_size,): env.action_bounds if it has one, else [−1, 1]."""
+    bounds = getattr(env, "action_bounds", None)
+    if bounds is None:
+        return -jnp.ones(env.action_size), jnp.ones(env.action_size)
+    low, high = bounds
+    return jnp.broadcast_to(jnp.asarray(low, jnp.float32), (env.action_size,)), jnp.broadcast_to(
+        jnp.asarray(high, jnp.float32), (env.action_size,)
+    )
+
+
+def _select(mask: jax.Array, on_true: Any, on_false: Any) -> Any:
+    """Per-env choice between two env-state pytrees with leading axis M."""
+
+    def pick(a, b):
+        m = mask.reshape(mask.shape + (1,) * (b.ndim - 1))
+        return jnp.where(m, a, b).astype(b.dtype)
+
+    return jax.tree.map(pick, on_true, on_false)
+
+
+def reset(env: Any, keys: jax.Array) -> EnvCarry:
+    """Fresh envs from keys (M, 2)."""
+    m = keys.shape[0]
+    return EnvCarry(jax.vmap(env.reset)(keys), jnp.zeros(m, jnp.int32), jnp.zeros(m, jnp.float32))
+
+
+def make_env_step(env: Any, episode_length: int) -> Callable:
+    """env_step(carry, action (M, act_dim) in [−1, 1], reset_keys (M, 2)) -> (carry, StepOutput)."""
+    low, high = action_bounds(env)
+    v_step = jax.vmap(env.step)
+    v_reset = jax.vmap(env.reset)
+
+    def env_step(carry: EnvCarry, action: jax.Array, reset_keys: jax.Array) -> tuple[EnvCarry, StepOutput]:
+        carry_obs = carry.state.obs
+        next_state = v_step(carry.state, scale_action(action, low, high))
+        terminated = next_state.done > 0.5
+        episode_step = carry.episode_step + 1
+        truncated = (episode_step >= episode_length) & ~terminated
+        end = terminated | truncated
+        episode_return = carry.episode_return + next_state.reward
+        reset_state = jax.lax.cond(jnp.any(end), lambda: v_reset(reset_keys), lambda: next_state)
+        carry = EnvCarry(
+            state=_select(end, reset_state, next_state),
+            episode_step=jnp.where(end, 0, episode_step),
+            episode_return=jnp.where(end, 0.0, episode_return),
+        )
+        return carry, StepOutput(
+            obs=carry_obs,
+            reward=next_state.reward,
+            next_obs=next_state.obs,
+            terminated=terminated,
+            truncated=truncated,
+            episode_return=episode_return,
+        )
+
+    return env_step
+
+
+def make_evaluate(env: Any, episode_length: int, num_episodes: int, policy: Callable) -> Callable:
+    """evaluate(agent, keys (S, 2)) -> undiscounted returns (S, num_episodes).
+
+    policy(agent, obs (E, obs_dim)) -> action (E, act_dim) in [−1, 1], for one agent (it is vmapped
+    over the S agents). Each episode runs until it terminates or reaches episode_length; an env
+    that terminated keeps stepping but adds nothing (where, not multiply: a diverged sim's NaN
+    reward must not leak into the return).
+    """
+    low, high = action_bounds(env)
+    v_step = jax.vmap(env.step)
+
+    def evaluate(agent: Any, keys: jax.Array) -> jax.Array:
+        s = keys.shape[0]
+        e = num_episodes
+        state = jax.vmap(env.reset)(jax.vmap(lambda k: jax.random.split(k, e))(keys).reshape(s * e, -1))
+
+        def body(carry, _):
+            state, total, alive = carry
+            action = jax.vmap(policy)(agent, state.obs.reshape(s, e, -1)).reshape(s * e, -1)
+            state = v_step(state, scale_action(action, low, high))
+            total = total + jnp.where(alive, state.reward, 0.0)
+            return (state, total, alive & (state.done < 0.5)), None
+
+        init = (state, jnp.zeros(s * e), jnp.ones(s * e, bool))
+        (_, total, _), _ = jax.lax.scan(body, init, None, length=episode_length)
+        return total.reshape(s, e)
+
+    return evaluate
