@@ -74,8 +74,8 @@ SEED_DEFAULTS: dict[str, Any] = dict(
     playground_impl="jax",
 )
 
-# Above this many vectorised steps the int32 iteration counter on the device would wrap.
-MAX_ITERATIONS = 2**31 - 1
+# The device counts vectorised steps, and optax counts updates, in int32.
+MAX_COUNT = 2**31 - 1
 
 
 @dataclasses.dataclass(frozen=True)
@@ -109,7 +109,7 @@ class SACConfig:
     start_steps: int = UNSET
     """Env steps with uniform random actions before the stochastic policy acts."""
     min_replay_size: int = UNSET
-    """Transitions collected (with random actions) before the first gradient update."""
+    """Transitions in the buffer before the first gradient update."""
     actor_lr: float = UNSET
     """Adam learning rate of the actor."""
     critic_lr: float = UNSET
@@ -180,31 +180,34 @@ class SACConfig:
 
     # Derived sizes, computed in one place so that the trainer and the CLI agree.
     @property
-    def prefill_iterations(self) -> int:
-        """Vectorised steps of random-action collection before the first update."""
-        return -(-self.min_replay_size // self.num_envs)
-
-    @property
     def iterations_per_chunk(self) -> int:
-        """Vectorised steps in one training chunk (steps_per_chunk rounded up to num_envs)."""
+        """Vectorised steps in one chunk (steps_per_chunk rounded up to a multiple of num_envs)."""
         return -(-self.steps_per_chunk // self.num_envs)
 
     @property
     def num_chunks(self) -> int:
-        """Training chunks after the prefill (at least one)."""
-        remaining = -(-self.total_steps // self.num_envs) - self.prefill_iterations
-        return max(1, -(-remaining // self.iterations_per_chunk))
+        """Chunks in the run: total_steps rounded up to whole chunks."""
+        return -(-self.total_steps // (self.iterations_per_chunk * self.num_envs))
 
     @property
     def trained_steps(self) -> int:
-        """Env steps the run actually takes: total_steps rounded up to whole chunks."""
-        iterations = self.prefill_iterations + self.num_chunks * self.iterations_per_chunk
-        return iterations * self.num_envs
+        """Env steps per agent that the run actually takes."""
+        return self.num_chunks * self.iterations_per_chunk * self.num_envs
+
+    @property
+    def first_update_iteration(self) -> int:
+        """Index of the first vectorised step that ends with gradient updates: the first whose
+        transitions bring the buffer to min_replay_size."""
+        return -(-self.min_replay_size // self.num_envs) - 1
+
+    def updates_after(self, iterations: int) -> int:
+        """Gradient updates per agent after `iterations` vectorised steps."""
+        return max(0, iterations - self.first_update_iteration) * self.grad_updates_per_step
 
     @property
     def total_updates(self) -> int:
         """Gradient updates in the run (the horizon of the learning-rate schedules)."""
-        return self.num_chunks * self.iterations_per_chunk * self.grad_updates_per_step
+        return self.updates_after(self.num_chunks * self.iterations_per_chunk)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-friendly dict of every field."""
@@ -296,10 +299,13 @@ def validate(config: SACConfig) -> None:
               f"must be <= min_replay_size={c.min_replay_size} (the first batch is drawn at that size)")
     if c.deterministic_policy and c.learn_alpha:
         _fail("deterministic_policy", True, "needs learn_alpha=False (a deterministic policy has no entropy)")
-    iterations = -(-c.trained_steps // c.num_envs)
-    if iterations > MAX_ITERATIONS:
+    iterations = c.num_chunks * c.iterations_per_chunk
+    if iterations > MAX_COUNT:
         _fail("total_steps", c.total_steps,
-              f"needs {iterations} vectorised steps; at most {MAX_ITERATIONS} (raise num_envs)")
+              f"needs {iterations} vectorised steps; the device counts them in int32 (raise num_envs)")
+    if c.total_updates > MAX_COUNT:
+        _fail("grad_updates_per_step", c.grad_updates_per_step,
+              f"gives {c.total_updates} updates in the run; optax counts updates in int32, at most {MAX_COUNT}")
 
 
 def _is_real(value: Any) -> bool:

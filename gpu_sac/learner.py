@@ -131,7 +131,9 @@ def make_update(config: SACConfig, nets: Networks, act_dim: int) -> Callable:
             c_loss, c_aux = critic_loss(
                 nets, critic_params, agent.target_critic_params, actor_params, alpha, batch, weight, critic_key
             )
-            a_loss, log_prob = actor_loss(nets, actor_params, critic_params, alpha, batch.obs, actor_key, config.actor_q)
+            a_loss, log_prob = actor_loss(
+                nets, actor_params, critic_params, alpha, batch.obs, actor_key, config.actor_q
+            )
             t_loss = alpha_loss(log_alpha, log_prob, h_target) if config.learn_alpha else jnp.zeros(())
             aux = dict(c_aux, critic_loss=c_loss, actor_loss=a_loss, alpha_loss=t_loss,
                        entropy=-log_prob.mean(), alpha=alpha)

@@ -21,20 +21,17 @@ class MemoryBudgetError(RuntimeError):
 
 
 def state_bytes(config: SACConfig, obs_dim: int, act_dim: int) -> dict[str, int]:
-    """Bytes of the large parts of the train state, over all seeds."""
+    """Bytes of the large parts of the train state, over all seeds (shapes only, nothing allocated)."""
+    from gpu_sac.learner import init_agent
+
     per_transition = replay.bytes_per_transition(obs_dim, act_dim, config.prioritized_replay)
-    widths = (obs_dim + act_dim, *config.hidden_sizes, 1)
-    critic = sum(a * b + b for a, b in zip(widths[:-1], widths[1:])) * config.n_critics
-    actor_widths = (obs_dim, *config.hidden_sizes)
-    actor = sum(a * b + b for a, b in zip(actor_widths[:-1], actor_widths[1:])) + 2 * (config.hidden_sizes[-1] + 1) * act_dim
-    # Parameters: critic, target, two Adam moments each; actor with two moments. float32.
-    params = 4 * (4 * critic + 3 * actor)
-    # One gather of grad_updates_per_step batches per vectorised step.
-    batches = config.grad_updates_per_step * config.batch_size * per_transition
+    agent = jax.eval_shape(lambda key: init_agent(config, obs_dim, act_dim, key), jax.random.PRNGKey(0))
+    agent_bytes = sum(leaf.size * leaf.dtype.itemsize for leaf in jax.tree.leaves(agent))
     return {
         "replay": config.num_seeds * config.buffer_size * per_transition,
-        "params": config.num_seeds * params,
-        "batches": config.num_seeds * batches,
+        "agent": config.num_seeds * agent_bytes,  # params, targets, optimiser moments
+        # One gather of grad_updates_per_step batches per vectorised step.
+        "batches": config.num_seeds * config.grad_updates_per_step * config.batch_size * per_transition,
     }
 
 

@@ -3,7 +3,6 @@
 One run is one JAX program over a TrainState pytree:
 
     state = init(seed_keys)          # agents, replay buffers, envs, PRNG keys, counter
-    state = prefill(state)           # random actions until min_replay_size transitions, no updates
     for chunk in range(num_chunks):  # host loop: only here do figures leave the device
         state, metrics = run_chunk(state)   # jit(scan(iteration, iterations_per_chunk)), donated
         evaluate / log / callback
@@ -11,7 +10,12 @@ One run is one JAX program over a TrainState pytree:
     iteration(state):
         act with the stochastic policy (uniform random during start_steps) on all envs
         → vmapped env.step with auto-reset → n-step window (n > 1) → in-place ring-buffer write
-        → one gather of grad_updates_per_step batches → scan of fused SAC updates
+        → once min_replay_size transitions are in: one gather of grad_updates_per_step batches
+          → scan of fused SAC updates
+
+There is no separate prefill stage: the first iterations of the first chunk(s) collect without
+learning (a `lax.cond` on the step counter), so the env step is compiled once for training, not
+twice (an MJX env takes tens of seconds to compile on a CPU).
 
 Everything per agent carries a leading seed axis S (num_seeds): `jax.vmap` over agents trains S
 independent agents in one program. The envs of all agents are stepped as one flat batch of
@@ -32,7 +36,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import struct
 
-from gpu_sac import memory, nstep, normalizer, replay, rollout
+from gpu_sac import memory, normalizer, nstep, replay, rollout
 from gpu_sac.config import SACConfig
 from gpu_sac.learner import AgentState, current_alpha, init_agent, make_networks, make_update
 from gpu_sac.losses import policy_sample
@@ -53,6 +57,7 @@ class TrainState:
     nstep: nstep.NStepWindow | None  # None when n_step == 1
     key: jax.Array  # (S, 2) uint32: each agent's PRNG key
     iteration: jax.Array  # () int32: vectorised env steps taken (config validation bounds it)
+    updates: jax.Array  # () int32: gradient updates taken per agent (config validation bounds it)
 
 
 class Program(NamedTuple):
@@ -63,7 +68,6 @@ class Program(NamedTuple):
     obs_dim: int
     act_dim: int
     init: Callable  # (seed_keys (S, 2)) -> TrainState
-    prefill: Callable  # (TrainState) -> TrainState, donated
     run_chunk: Callable  # (TrainState) -> (TrainState, metrics {name: (S,)}), donated
     evaluate: Callable  # (AgentState, keys (S, 2)) -> returns (S, eval_episodes)
     act: Callable  # (PolicyParams, obs, key=None, deterministic=True) -> action
@@ -95,7 +99,7 @@ def build(config: SACConfig, env: Any = None) -> Program:
     update = make_update(config, nets, act_dim)
     env_step = rollout.make_env_step(env, config.episode_length)
     S, N, U, B = config.num_seeds, config.num_envs, config.grad_updates_per_step, config.batch_size
-    P = config.prefill_iterations
+    random_iterations = -(-config.start_steps // N)  # compared with the counter: no int32 product
 
     def init(keys: jax.Array) -> TrainState:
         def one(key):
@@ -106,22 +110,22 @@ def build(config: SACConfig, env: Any = None) -> Program:
 
         agent, buffer, window, env_keys, keys = jax.vmap(one)(keys)
         env_carry = rollout.reset(env, env_keys.reshape(S * N, -1))
-        return TrainState(agent, buffer, env_carry, window, keys, jnp.zeros((), jnp.int32))
+        zero = jnp.zeros((), jnp.int32)
+        return TrainState(agent, buffer, env_carry, window, keys, iteration=zero, updates=zero)
 
-    def collect(ts: TrainState, random_only: bool):
+    def collect(ts: TrainState):
         """One vectorised env step for all agents; the transitions go into the replay buffers."""
         split = jax.vmap(lambda k: jax.random.split(k, 5))(ts.key)  # (S, 5, 2)
         key, act_key, random_key, reset_key, learn_key = (split[:, i] for i in range(5))
         obs = ts.env.state.obs.reshape(S, N, obs_dim)
-        random_action = jax.vmap(lambda k: jax.random.uniform(k, (N, act_dim), minval=-1.0, maxval=1.0))(random_key)
-        if random_only:
-            action = random_action
-        else:
-            def policy(agent, o, k):
-                return policy_sample(nets, agent.actor_params, normalizer.normalize(agent.obs_stats, o), k)[0]
 
-            action = jax.vmap(policy)(ts.agent, obs, act_key)
-            action = jnp.where(ts.iteration * N < config.start_steps, random_action, action)
+        def policy(agent, o, k):
+            return policy_sample(nets, agent.actor_params, normalizer.normalize(agent.obs_stats, o), k)[0]
+
+        random_action = jax.vmap(lambda k: jax.random.uniform(k, (N, act_dim), minval=-1.0, maxval=1.0))(random_key)
+        action = jnp.where(
+            ts.iteration < random_iterations, random_action, jax.vmap(policy)(ts.agent, obs, act_key)
+        )
         reset_keys = jax.vmap(lambda k: jax.random.split(k, N))(reset_key).reshape(S * N, -1)
         env_carry, out = env_step(ts.env, action.reshape(S * N, act_dim), reset_keys)
 
@@ -151,7 +155,7 @@ def build(config: SACConfig, env: Any = None) -> Program:
             "episodes": ended.sum(-1),
             "train_return_sum": jnp.where(ended, per_agent(out.episode_return), 0.0).sum(-1),
         }
-        ts = ts.replace(agent=agent, buffer=buffer, env=env_carry, nstep=window, key=key, iteration=ts.iteration + 1)
+        ts = ts.replace(agent=agent, buffer=buffer, env=env_carry, nstep=window, key=key)
         return ts, learn_key, episodes
 
     def learn(agent: AgentState, buffer: replay.ReplayBuffer, key: jax.Array, first_update: jax.Array):
@@ -171,27 +175,41 @@ def build(config: SACConfig, env: Any = None) -> Program:
         (agent, buffer), metrics = jax.lax.scan(body, (agent, buffer), xs)
         return agent, buffer, jax.tree.map(jnp.mean, metrics)
 
-    def train_iteration(ts: TrainState, _):
-        ts, learn_key, episodes = collect(ts, random_only=False)
-        first_update = (ts.iteration - 1 - P) * U
-        agent, buffer, metrics = jax.vmap(learn, in_axes=(0, 0, 0, None))(ts.agent, ts.buffer, learn_key, first_update)
-        return ts.replace(agent=agent, buffer=buffer), dict(metrics, **episodes)
+    metric_names = ("critic_loss", "actor_loss", "alpha_loss", "q", "target_q", "entropy", "alpha")
 
-    def prefill(ts: TrainState) -> TrainState:
-        return jax.lax.scan(lambda ts, _: (collect(ts, random_only=True)[0], None), ts, None, length=P)[0]
+    def iteration(ts: TrainState, _):
+        ts, learn_key, episodes = collect(ts)
+
+        def learn_all(ts: TrainState):
+            agent, buffer, metrics = jax.vmap(learn, in_axes=(0, 0, 0, None))(
+                ts.agent, ts.buffer, learn_key, ts.updates
+            )
+            return ts.replace(agent=agent, buffer=buffer, updates=ts.updates + U), metrics
+
+        def skip(ts: TrainState):  # buffer below min_replay_size: collect only
+            return ts, {name: jnp.zeros(S) for name in metric_names}
+
+        # Every agent's buffer holds the same number of transitions, so the predicate is one scalar
+        # and this stays a real branch rather than a select under vmap. It reads the buffer, not the
+        # step counter, so a run resumed without its replay buffer refills it before learning.
+        learning = ts.buffer.size[0] >= config.min_replay_size
+        ts, metrics = jax.lax.cond(learning, learn_all, skip, ts)
+        return ts.replace(iteration=ts.iteration + 1), dict(metrics, learning=learning, **episodes)
 
     def run_chunk(ts: TrainState):
-        ts, metrics = jax.lax.scan(train_iteration, ts, None, length=config.iterations_per_chunk)
+        ts, metrics = jax.lax.scan(iteration, ts, None, length=config.iterations_per_chunk)
+        learning = metrics.pop("learning").astype(jnp.float32)[:, None]  # (K, 1)
         episodes = metrics.pop("episodes").sum(0)
         returns = metrics.pop("train_return_sum").sum(0)
-        alpha = metrics.pop("alpha")[-1]
-        summary = jax.tree.map(lambda x: x.mean(0), metrics)
-        summary["alpha"] = alpha
+        # Means over the iterations that learned (NaN if none did: the buffer was still filling).
+        summary = jax.tree.map(lambda x: (x * learning).sum(0) / learning.sum(), metrics)
+        summary["alpha"] = jax.vmap(lambda la: current_alpha(config, la))(ts.agent.log_alpha)
         summary["train_return"] = jnp.where(episodes > 0, returns / jnp.maximum(episodes, 1), jnp.nan)
         summary["train_episodes"] = episodes
         finite = [jnp.all(jnp.isfinite(leaf), axis=tuple(range(1, leaf.ndim))) for leaf in jax.tree.leaves(
             (ts.agent.actor_params, ts.agent.critic_params, ts.agent.log_alpha))]
         summary["params_finite"] = jnp.stack(finite).all(0)
+        summary["updates"] = ts.updates
         return ts, summary
 
     def deterministic_action(agent: AgentState, obs: jax.Array) -> jax.Array:
@@ -206,7 +224,6 @@ def build(config: SACConfig, env: Any = None) -> Program:
         obs_dim=obs_dim,
         act_dim=act_dim,
         init=jax.jit(init),
-        prefill=jax.jit(prefill, donate_argnums=0),
         run_chunk=jax.jit(run_chunk, donate_argnums=0),
         evaluate=jax.jit(evaluate),
         act=act,
@@ -298,7 +315,7 @@ def train(
 
     env: any Brax-style env object (default: `envs.make(config.env)`). callback(state, record) runs
     after each chunk (checkpoints, logs, progress bars). state/history: continue a run from a
-    TrainState taken after a chunk (resume), skipping init and prefill.
+    TrainState taken after a chunk (resume), skipping init.
 
     Each history record: env_steps and updates (per agent, cumulative), wall_s (since train began),
     sps (env steps per second of this chunk, over all agents, evaluation excluded), eval_return
@@ -312,13 +329,13 @@ def train(
     if config.trained_steps != config.total_steps:
         warnings.warn(
             f"total_steps={config.total_steps} is not a whole number of chunks "
-            f"({config.iterations_per_chunk} vectorised steps x num_envs={config.num_envs}, after "
-            f"{config.prefill_iterations} prefill steps): training {config.trained_steps} env steps",
+            f"({config.iterations_per_chunk} vectorised steps x num_envs={config.num_envs}): "
+            f"training {config.trained_steps} env steps",
             stacklevel=2,
         )
     history = list(history or [])
     if state is None:
-        state = program.prefill(program.init(seed_keys(config)))
+        state = program.init(seed_keys(config))
     start_chunk = len(history)
     # Compile the chunk ahead of time, so that compile time is measured apart from steps/s.
     compile_start = time.perf_counter()
@@ -332,12 +349,13 @@ def train(
         state, metrics = run_chunk(state)
         metrics = jax.device_get(metrics)
         chunk_s = time.perf_counter() - chunk_start
-        env_steps = (config.prefill_iterations + (chunk + 1) * config.iterations_per_chunk) * config.num_envs
-        _check_finite(metrics, env_steps)
+        iterations = (chunk + 1) * config.iterations_per_chunk
+        env_steps = iterations * config.num_envs
+        _check_finite(metrics, env_steps, learned=int(metrics["updates"]) > (history[-1]["updates"] if history else 0))
         record: dict[str, Any] = {
             "chunk": chunk,
             "env_steps": env_steps,
-            "updates": (chunk + 1) * config.iterations_per_chunk * config.grad_updates_per_step,
+            "updates": int(metrics["updates"]),
             "sps": steps_per_chunk * config.num_seeds / chunk_s,
         }
         if config.eval_episodes > 0:
@@ -346,7 +364,7 @@ def train(
             record["eval_return"] = _scalar_or_list(returns.mean(-1))
             record["eval_return_std"] = _scalar_or_list(returns.std(-1))
         for name in ("train_return", "alpha", "critic_loss", "actor_loss", "alpha_loss", "q", "target_q", "entropy"):
-            record[name] = _scalar_or_list(metrics[name])
+            record[name] = _scalar_or_list(metrics[name])  # NaN: no episode ended / no update yet
         record["wall_s"] = wall_before + time.perf_counter() - start
         history.append(record)
         if verbose:
@@ -363,8 +381,8 @@ def train(
     )
 
 
-def _check_finite(metrics: dict[str, np.ndarray], env_steps: int) -> None:
-    for name in ("critic_loss", "actor_loss", "alpha_loss", "q", "alpha"):
+def _check_finite(metrics: dict[str, np.ndarray], env_steps: int, learned: bool) -> None:
+    for name in ("critic_loss", "actor_loss", "alpha_loss", "q", "alpha") if learned else ("alpha",):
         bad = ~np.isfinite(np.asarray(metrics[name]))
         if bad.any():
             raise TrainingDiverged(
