@@ -146,7 +146,8 @@ def build(config: SACConfig, env: Any = None) -> Program:
             window, emitted, valid = jax.vmap(nstep.push, in_axes=(0, 0, 0, None, None))(
                 window, step, episode_end, ts.iteration, config.gamma
             )
-            buffer = jax.lax.cond(valid, lambda: jax.vmap(replay.insert)(buffer, emitted), lambda: buffer)
+            # valid is the same for every agent (it depends on the step counter alone).
+            buffer = jax.lax.cond(valid[0], lambda: jax.vmap(replay.insert)(buffer, emitted), lambda: buffer)
         agent = ts.agent
         if config.normalize_observations:
             agent = agent.replace(obs_stats=jax.vmap(normalizer.update)(agent.obs_stats, obs))
