@@ -1,0 +1,104 @@
+"""SACConfig: the seed's defaults, per-env presets that explicit fields override, and clear errors
+for bad input before anything compiles."""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+import pytest
+from conftest import tiny_config
+
+from gpu_sac import ConfigError, MemoryBudgetError, SACConfig, train
+from gpu_sac.config import SEED_DEFAULTS
+from gpu_sac.memory import check_fits
+
+
+def test_seed_defaults():
+    d = SEED_DEFAULTS
+    assert (d["actor_lr"], d["critic_lr"], d["alpha_lr"]) == (3e-4, 3e-4, 3e-4)
+    assert (d["gamma"], d["tau"], d["batch_size"], d["buffer_size"], d["start_steps"]) == (0.99, 0.005, 256, 10**6, 10**4)
+    assert d["hidden_sizes"] == (256, 256) and (d["log_std_min"], d["log_std_max"]) == (-20.0, 2.0)
+    assert d["init_alpha"] == 0.2 and d["learn_alpha"] is True and d["target_entropy"] is None
+    assert d["n_critics"] == 2
+
+
+def test_optimisation_tricks_and_ablations_are_off_by_default():
+    d = SEED_DEFAULTS
+    assert d["grad_updates_per_step"] == 1 and d["n_step"] == 1 and d["prioritized_replay"] is False
+    assert d["critic_layer_norm"] is False and d["reward_scale"] == 1.0 and d["normalize_observations"] is False
+    assert d["max_grad_norm"] is None and d["policy_delay"] == 1 and d["alpha_min"] is None and d["alpha_max"] is None
+    assert d["actor_q"] == "min" and d["lr_schedule"] == "constant" and d["deterministic_policy"] is False
+
+
+def test_preset_fills_fields_the_caller_did_not_pass():
+    c = SACConfig(env="pendulum", total_steps=5_000)
+    assert c.total_steps == 5_000  # caller wins
+    assert c.start_steps == 1_000 and c.episode_length == 200  # preset
+    assert c.gamma == 0.99 and c.tau == 0.005  # seed defaults where the preset is silent
+    p = SACConfig(env="CheetahRun")
+    assert (p.num_envs, p.batch_size, p.grad_updates_per_step, p.buffer_size) == (128, 512, 8, 4_194_304)
+    assert p.critic_layer_norm and p.normalize_observations and p.actor_lr == 1e-3
+    assert SACConfig(env="CheetahRun", num_envs=16).num_envs == 16
+
+
+def test_unknown_env_lists_the_names():
+    with pytest.raises(ConfigError, match="not a known environment.*pendulum.*halfcheetah.*CheetahRun"):
+        SACConfig(env="halfcheeta")
+
+
+@pytest.mark.parametrize(
+    "field, value, message",
+    [
+        ("num_envs", 0, "num_envs=0 is invalid: must be a positive integer"),
+        ("batch_size", -3, "batch_size=-3 is invalid: must be a positive integer"),
+        ("total_steps", 1.5, "total_steps=1.5 is invalid: must be a positive integer"),
+        ("actor_lr", math.nan, "actor_lr=nan is invalid: must be a finite number > 0"),
+        ("critic_lr", math.inf, "critic_lr=inf is invalid: must be a finite number > 0"),
+        ("alpha_lr", 0.0, "alpha_lr=0.0 is invalid"),
+        ("gamma", 1.5, r"gamma=1.5 is invalid: must be in \(0, 1\]"),
+        ("gamma", 0.0, r"gamma=0.0 is invalid: must be in \(0, 1\]"),
+        ("tau", 0.0, r"tau=0.0 is invalid: must be in \(0, 1\]"),
+        ("init_alpha", -0.1, "init_alpha=-0.1 is invalid"),
+        ("actor_q", "max", "actor_q='max' is invalid: must be one of min, mean"),
+        ("hidden_sizes", (), r"hidden_sizes=\(\) is invalid: must be a non-empty tuple"),
+    ],
+)
+def test_bad_values_name_the_field_the_value_and_what_is_allowed(field, value, message):
+    with pytest.raises(ConfigError, match=message):
+        tiny_config(**{field: value})
+
+
+def test_relations_between_fields_are_checked():
+    with pytest.raises(ConfigError, match="buffer_size=2 is invalid: must be >= num_envs=4"):
+        tiny_config(buffer_size=2, min_replay_size=2, batch_size=2)
+    with pytest.raises(ConfigError, match="batch_size=128 is invalid: must be <= min_replay_size=64"):
+        tiny_config(batch_size=128)
+    with pytest.raises(ConfigError, match="deterministic_policy=True is invalid: needs learn_alpha=False"):
+        tiny_config(deterministic_policy=True)
+    with pytest.raises(ConfigError, match="total_steps=.*int32"):
+        tiny_config(total_steps=2**33, num_envs=1, steps_per_chunk=1)
+
+
+def test_config_is_frozen():
+    c = tiny_config()
+    with pytest.raises(AttributeError):
+        c.gamma = 0.5  # type: ignore[misc]
+
+
+def test_total_steps_not_a_whole_number_of_chunks_is_rounded_up_with_a_warning():
+    c = tiny_config(total_steps=300, steps_per_chunk=128, num_envs=4)
+    assert c.trained_steps == 384 and c.num_chunks == 3
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = train(c)
+    assert any("training 384 env steps" in str(w.message) for w in caught)
+    assert result.history[-1]["env_steps"] == 384
+
+
+def test_replay_that_does_not_fit_names_a_capacity_that_does():
+    c = tiny_config(buffer_size=10**8, min_replay_size=64)
+    with pytest.raises(MemoryBudgetError, match=r"buffer_size=100000000 needs .* use buffer_size <= \d+"):
+        check_fits(c, 3, 1, free=1 << 30)
+    fits = int(str(pytest.raises(MemoryBudgetError, check_fits, c, 3, 1, free=1 << 30).value).rsplit("<= ", 1)[1])
+    check_fits(tiny_config(buffer_size=fits), 3, 1, free=1 << 30)  # the named capacity does fit

@@ -1,0 +1,98 @@
+"""Episode ends inside the scan: terminated transitions do not bootstrap, truncated ones do from
+the true final observation; every new episode starts from a fresh reset with a fresh key."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from conftest import tiny_config
+from flax import struct
+
+from gpu_sac import replay, rollout
+from gpu_sac.train import build, seed_keys
+
+
+@struct.dataclass
+class CounterState:
+    pipeline_state: jax.Array  # (2,): [step in episode, start value drawn at reset]
+    obs: jax.Array
+    reward: jax.Array
+    done: jax.Array
+    metrics: dict = struct.field(default_factory=dict)
+    info: dict = struct.field(default_factory=dict)
+
+
+class CounterEnv:
+    """obs = [t, start]; reward = t after the step; terminates when t reaches terminate_at.
+
+    `start` is drawn from the reset key, so a fresh key gives a new episode start."""
+
+    observation_size = 2
+    action_size = 1
+
+    def __init__(self, terminate_at: int = 10**9):
+        self.terminate_at = terminate_at
+
+    def reset(self, key):
+        start = jax.random.uniform(key, ())
+        s = jnp.stack([jnp.zeros(()), start])
+        return CounterState(s, s, jnp.zeros(()), jnp.zeros(()))
+
+    def step(self, state, action):
+        t = state.pipeline_state[0] + 1
+        s = jnp.stack([t, state.pipeline_state[1]])
+        return state.replace(pipeline_state=s, obs=s, reward=t, done=(t >= self.terminate_at).astype(jnp.float32))
+
+
+def run_steps(env, episode_length, steps, m=2):
+    env_step = jax.jit(rollout.make_env_step(env, episode_length))
+    carry = rollout.reset(env, jax.random.split(jax.random.PRNGKey(0), m))
+    outs = []
+    for i in range(steps):
+        keys = jax.random.split(jax.random.PRNGKey(100 + i), m)
+        carry, out = env_step(carry, jnp.zeros((m, 1)), keys)
+        outs.append(jax.device_get(out))
+    return carry, outs
+
+
+def test_truncation_keeps_the_true_final_observation_and_resets_fresh():
+    carry, outs = run_steps(CounterEnv(), episode_length=3, steps=7)
+    starts = set()
+    for i, out in enumerate(outs):
+        t = i % 3 + 1
+        np.testing.assert_array_equal(out.next_obs[:, 0], t)  # the obs after the step, before any reset
+        np.testing.assert_array_equal(out.truncated, t == 3)
+        assert not out.terminated.any()
+        if t == 3:
+            np.testing.assert_array_equal(out.episode_return, 1 + 2 + 3)
+        starts.update(np.round(out.obs[:, 1], 6).tolist())
+    # Episodes began at steps 0, 3, 6 in 2 envs: 6 episodes, 6 different starts (fresh keys; Brax's
+    # AutoResetWrapper would restart each env from its cached first state: 2 starts).
+    assert len(starts) == 6
+    np.testing.assert_array_equal(np.asarray(carry.episode_step), 1)
+
+
+def test_termination_is_not_truncation():
+    _, outs = run_steps(CounterEnv(terminate_at=2), episode_length=5, steps=4)
+    np.testing.assert_array_equal([o.terminated[0] for o in outs], [False, True, False, True])
+    assert not any(o.truncated.any() for o in outs)
+
+
+def test_replay_buffer_gets_zero_discount_on_termination_and_gamma_with_final_obs_on_truncation():
+    # Env terminates at t = 4 and the trainer truncates at 3 or 6 depending on env: use two runs.
+    for terminate_at, episode_length, term_expected in ((4, 10, True), (10**9, 4, False)):
+        config = tiny_config(episode_length=episode_length, total_steps=64, steps_per_chunk=64, min_replay_size=64,
+                             buffer_size=64, batch_size=8, start_steps=0, num_envs=4, eval_episodes=0)
+        program = build(config, CounterEnv(terminate_at))
+        state, _ = program.run_chunk(program.init(seed_keys(config)))
+        rows = replay.unpack(state.buffer.data[0], 2, 1)
+        t_next = np.asarray(rows.next_obs[:, 0])
+        end = t_next == 4
+        assert end.any() and (~end).any()
+        expected_end_discount = 0.0 if term_expected else config.gamma
+        np.testing.assert_allclose(np.asarray(rows.discount)[end], expected_end_discount)
+        np.testing.assert_allclose(np.asarray(rows.discount)[~end], config.gamma)
+        # next_obs at an episode's end is the final obs of that episode (same start value), not the reset's.
+        np.testing.assert_array_equal(np.asarray(rows.next_obs[:, 1]), np.asarray(rows.obs[:, 1]))
+        np.testing.assert_array_equal(t_next, np.asarray(rows.obs[:, 0]) + 1)
