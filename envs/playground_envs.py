@@ -11,7 +11,7 @@ PLAYGROUND_ENVS = (
     "CartpoleBalanceSparse", "CartpoleSwingup", "CartpoleSwingupSparse", "CheetahRun", "FingerSpin",
     "FingerTurnEasy", "FingerTurnHard", "FishSwim", "HopperHop", "HopperStand", "HumanoidRun",
     "HumanoidStand", "HumanoidWalk", "PendulumSwingup", "PointMass", "ReacherEasy", "ReacherHard",
-    "WalkerRun", "WalkerStand", "WalkerWalk",
+    "SwimmerSwimmer6", "WalkerRun", "WalkerStand", "WalkerWalk",
 )
 
 

@@ -1,0 +1,62 @@
+"""Environments: pure-JAX Pendulum matches Gymnasium's Pendulum-v1; every listed name is known to
+its library."""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+import envs
+from envs.pendulum import Pendulum, State
+
+
+def test_pendulum_matches_gymnasium_step_for_step():
+    ours = Pendulum()
+    step = jax.jit(ours.step)
+    theirs = gym.make("Pendulum-v1").unwrapped
+    theirs.reset(seed=0)
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        th, thdot = rng.uniform(-np.pi * 3, np.pi * 3), rng.uniform(-8, 8)
+        u = rng.uniform(-3, 3)  # beyond the bounds too: both clip to ±2
+        theirs.state = np.array([th, thdot])
+        obs, reward, terminated, truncated, _ = theirs.step(np.array([u], np.float32))
+        s = State(jnp.array([th, thdot], jnp.float32), jnp.zeros(3), jnp.zeros(()), jnp.zeros(()))
+        out = step(s, jnp.array([u], jnp.float32))
+        np.testing.assert_allclose(np.asarray(out.obs), obs, rtol=1e-4, atol=1e-4)
+        np.testing.assert_allclose(float(out.reward), reward, rtol=1e-4, atol=1e-4)
+        assert not terminated and float(out.done) == 0.0
+
+
+def test_pendulum_reset_and_bounds_match_gymnasium():
+    theirs = gym.make("Pendulum-v1")
+    np.testing.assert_array_equal(np.asarray(Pendulum.action_bounds[0]), theirs.action_space.low)
+    np.testing.assert_array_equal(np.asarray(Pendulum.action_bounds[1]), theirs.action_space.high)
+    assert theirs.spec.max_episode_steps == 200
+    states = jax.vmap(Pendulum().reset)(jax.random.split(jax.random.PRNGKey(0), 2000)).pipeline_state
+    assert np.all(np.abs(np.asarray(states[:, 0])) <= np.pi) and np.all(np.abs(np.asarray(states[:, 1])) <= 1.0)
+    assert np.asarray(states[:, 0]).std() > 1.5  # spread over [−π, π]
+
+
+def test_names_list_every_env_kind():
+    names = envs.names()
+    assert "pendulum" in names and "halfcheetah" in names and "CheetahRun" in names
+    assert len(set(names)) == len(names)
+
+
+def test_brax_and_playground_names_match_their_registries():
+    from brax import envs as brax_envs
+    from mujoco_playground import dm_control_suite
+
+    assert set(envs.BRAX_ENVS) == set(brax_envs._envs) - {"fast"}
+    assert set(envs.PLAYGROUND_ENVS) == set(dm_control_suite.ALL_ENVS)
+
+
+def test_make_builds_brax_mjx_and_playground_jax_envs():
+    cheetah = envs.make("halfcheetah")
+    assert (cheetah.observation_size, cheetah.action_size) == (17, 6)
+    assert cheetah.backend == "mjx"
+    run = envs.make("CheetahRun")
+    assert run.action_size == 6 and run._config.impl == "jax"
