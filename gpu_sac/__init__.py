@@ -3,19 +3,32 @@
     from gpu_sac import SACConfig, train
     result = train(SACConfig(env="pendulum", total_steps=20_000, seed=0))
     result.act(obs, deterministic=True)
+
+Experiments with a run directory (logs, checkpoints, exact resume, exported policy, plot, video):
+
+    from gpu_sac import RunOptions, load_policy, resume_experiment, run_experiment
+    run_experiment(SACConfig(env="pendulum"), RunOptions(run_dir="runs/pendulum"))
+    resume_experiment("runs/pendulum", total_steps=40_000)
+    act = load_policy("runs/pendulum")      # jittable, deterministic by default
 """
 
 from gpu_sac.config import ConfigError, SACConfig
+from gpu_sac.experiment import RunOptions, resume_experiment, run_experiment
+from gpu_sac.export import load_policy
 from gpu_sac.memory import MemoryBudgetError
 from gpu_sac.train import TrainingDiverged, TrainResult, TrainState, train
 
 __all__ = [
     "ConfigError",
     "MemoryBudgetError",
+    "RunOptions",
     "SACConfig",
     "TrainResult",
     "TrainState",
     "TrainingDiverged",
+    "load_policy",
+    "resume_experiment",
+    "run_experiment",
     "train",
 ]
 __version__ = "0.1.0"

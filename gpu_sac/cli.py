@@ -1,0 +1,316 @@
+"""Command lines: train, evaluate and plot (experiments/*.py and the gpu-sac-* console scripts).
+
+Every SACConfig field is a flag (tyro), with the chosen env's preset as its default: `--env` is read
+first, the preset resolved, and `--help` shows the values that run. A bad flag or value ends the
+process with one line on stderr naming the field, the value and what is allowed, and exit status
+2, before anything is compiled; an over-budget replay buffer exits with 3, a diverged run with 4,
+a stop by Ctrl-C with 130.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import sys
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import tyro
+
+from gpu_sac.config import SACConfig
+from gpu_sac.experiment import RunOptions
+
+EXIT_USAGE = 2
+EXIT_MEMORY = 3
+EXIT_DIVERGED = 4
+EXIT_INTERRUPTED = 130
+
+
+class UsageError(Exception):
+    """A command-line error, shown as one line."""
+
+
+def _fail(prog: str, message: str, code: int = EXIT_USAGE) -> None:
+    print(f"{prog}: error: {message}", file=sys.stderr, flush=True)
+    raise SystemExit(code)
+
+
+def _arg_name(argument: Any) -> str:
+    try:
+        return "/".join(argument.lowered.name_or_flags) or str(argument.lowered.metavar)
+    except AttributeError:
+        return str(argument)
+
+
+@contextmanager
+def _one_line_errors():
+    """Turn tyro's boxed parse errors into UsageError (one line). Uses tyro's parse-error hook where
+    this tyro has it (tyro._errors, marked experimental: tyro's version is pinned in pyproject)."""
+    try:
+        from tyro import _errors
+    except ImportError:  # another tyro: its own (multi-line) messages
+        yield
+        return
+
+    def hook(event: Any) -> None:
+        if isinstance(event, _errors.InstantiationFailure):
+            message = event.message.strip().splitlines()[0] if event.message.strip() else "invalid value"
+            if event.argument is not None:
+                raise UsageError(f"{_arg_name(event.argument)}: {message}")
+            raise UsageError(message)
+        if isinstance(event, _errors.UnrecognizedArgs):
+            raise UsageError(f"unrecognized arguments: {' '.join(event.tokens)} (see --help)")
+        if isinstance(event, _errors.InvalidChoice):
+            raise UsageError(f"{_arg_name(event.argument)}={event.value!r} is invalid: must be one of "
+                             f"{', '.join(event.choices)}")
+        if isinstance(event, _errors.BadValue):
+            what = f"{event.offending_value!r} is unexpected" if event.offending_value else "too few values"
+            raise UsageError(f"{_arg_name(event.argument)}: {what}")
+        if isinstance(event, _errors.MissingArgs):
+            names = ", ".join(_arg_name(a.arg) for a in event.missing_arguments)
+            raise UsageError(f"missing required argument(s): {names}")
+
+    with _errors.on_parse_error(hook):
+        yield
+
+
+# ----------------------------------------------------------------------------------------- train
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainArgs:
+    config: SACConfig
+    run: RunOptions
+
+
+TRAIN_DESCRIPTION = """Train SAC. Defaults shown are the preset of the env given by --env (pendulum when none is
+given); `--env NAME --help` shows another env's. Every flag overrides its preset value. Resume a run
+with `--resume RUN_DIR` (its config is kept; --total-steps may grow). Ctrl-C stops at the end of the
+chunk after a checkpoint; Ctrl-C twice quits at once. Envs: {envs}."""
+
+
+def parse_train_args(argv: list[str], prog: str = "train.py") -> tuple[Any, Any]:
+    """(SACConfig, RunOptions) from the command line; UsageError or ConfigError on bad input."""
+    import envs
+    from gpu_sac.run_dir import config_from_dict, read_config_record
+
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("--env")
+    pre.add_argument("--resume")
+    known, _ = pre.parse_known_args(argv)
+    if known.resume:
+        try:
+            record = read_config_record(known.resume)
+        except FileNotFoundError as e:
+            raise UsageError(f"--resume {known.resume!r}: {e}") from None
+        config = config_from_dict(record["config"])
+        fields = {f.name for f in dataclasses.fields(RunOptions)}
+        stored = {k: v for k, v in record.get("options", {}).items() if k in fields}
+        if isinstance(stored.get("video_size"), list):
+            stored["video_size"] = tuple(stored["video_size"])
+        stored["run_dir"] = None
+        options = RunOptions(**stored)
+    else:
+        config = SACConfig(env=known.env or "pendulum")
+        options = RunOptions()
+    with _one_line_errors():
+        args = tyro.cli(
+            TrainArgs, default=TrainArgs(config, options), args=argv, prog=prog,
+            description=TRAIN_DESCRIPTION.format(envs=', '.join(envs.names())), config=(tyro.conf.OmitArgPrefixes,),
+        )
+    return args.config, args.run
+
+
+def train_main(argv: list[str] | None = None, prog: str | None = None) -> int:
+    """`python experiments/train.py [FLAGS]`; returns the exit status."""
+    from gpu_sac.config import ConfigError
+
+    argv = sys.argv[1:] if argv is None else argv
+    prog = prog or os.path.basename(sys.argv[0]) or "train.py"
+    try:
+        config, options = parse_train_args(argv, prog)
+    except (UsageError, ConfigError) as e:
+        _fail(prog, str(e))
+    return run_train(config, options, prog)
+
+
+def run_train(config: Any, options: Any, prog: str = "train.py") -> int:
+    from gpu_sac.checkpoint import CheckpointError
+    from gpu_sac.config import ConfigError
+    from gpu_sac.experiment import StopFlag, run_experiment
+    from gpu_sac.memory import MemoryBudgetError
+    from gpu_sac.train import TrainingDiverged
+
+    stop = StopFlag()
+    stop.install()
+    try:
+        out = run_experiment(config, options, stop=stop)
+    except (ConfigError, CheckpointError) as e:
+        _fail(prog, str(e))
+    except MemoryBudgetError as e:
+        _fail(prog, str(e), EXIT_MEMORY)
+    except TrainingDiverged as e:
+        _fail(prog, f"training diverged: {e}", EXIT_DIVERGED)
+    finally:
+        stop.uninstall()
+    here = sys.argv[0] if sys.argv[0].endswith(".py") else "experiments/train.py"
+    if out.stopped:
+        last = out.history[-1]["env_steps"] if out.history else 0
+        print(f"stopped at env step {last}; checkpoint {out.checkpoint}\n"
+              f"resume with: python {here} --resume {out.run_dir}", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    final = out.history[-1] if out.history else {}
+    summary = {"run_dir": str(out.run_dir), "env_steps": final.get("env_steps"),
+               "eval_return": final.get("eval_return"), "checkpoint": str(out.checkpoint),
+               **{k: str(v) for k, v in out.artifacts.items()}}
+    if options.progress != "none":
+        print(json.dumps(summary, default=str))
+    return 0
+
+
+# -------------------------------------------------------------------------------------- evaluate
+
+
+@dataclasses.dataclass(frozen=True)
+class EvaluateArgs:
+    """Evaluate a run's exported policy (deterministic: tanh of the mean) in a fresh process."""
+
+    run_dir: tyro.conf.Positional[str]
+    """Run directory (or its policy/ directory: then --env and --episode-length come from the policy file)."""
+    episodes: int = 10
+    """Episodes to run (all at once, vectorised)."""
+    seed: int = 12345
+    """PRNG seed of the episodes' initial states."""
+    agent: int = 0
+    """Which agent of a multi-seed run."""
+    episode_length: int | None = None
+    """Steps per episode; None: the run's episode_length."""
+    video: str | None = None
+    """Also render the first episode to this file (.mp4 or .gif): MuJoCo envs (needs a GL backend: EGL,
+    or OSMesa without a GPU) and pendulum."""
+    width: int = 320
+    """Video width in pixels."""
+    height: int = 240
+    """Video height in pixels."""
+    json: bool = False
+    """Print the result as one JSON object."""
+
+
+def evaluate_main(argv: list[str] | None = None, prog: str | None = None) -> int:
+    """`python experiments/evaluate.py RUN_DIR [--episodes K] [--video out.mp4]`."""
+    argv = sys.argv[1:] if argv is None else argv
+    prog = prog or os.path.basename(sys.argv[0]) or "evaluate.py"
+    with _one_line_errors():
+        try:
+            args = tyro.cli(EvaluateArgs, args=argv, prog=prog, config=(tyro.conf.PositionalRequiredArgs,))
+        except UsageError as e:
+            _fail(prog, str(e))
+    for name in ("episodes", "width", "height"):
+        if getattr(args, name) <= 0:
+            _fail(prog, f"{name}={getattr(args, name)} is invalid: must be a positive integer")
+    if args.episode_length is not None and args.episode_length <= 0:
+        _fail(prog, f"episode_length={args.episode_length} is invalid: must be a positive integer")
+    if args.video is not None and Path(args.video).suffix.lower() not in (".mp4", ".gif", ".webm", ".mov"):
+        _fail(prog, f"video={args.video!r} is invalid: the file name must end in .mp4, .gif, .webm or .mov")
+    try:
+        result = evaluate_run(args)
+    except (FileNotFoundError, ValueError) as e:
+        _fail(prog, str(e))
+    if args.json:
+        print(json.dumps(result))
+    else:
+        returns = result["returns"]
+        print(f"{result['env']}: {len(returns)} episodes, deterministic policy (agent {args.agent}, "
+              f"{result['env_steps']} env steps of training)")
+        print(f"return mean {result['mean']:.2f}  std {result['std']:.2f}")
+        print("per episode: " + "  ".join(f"{r:.2f}" for r in returns))
+        if result.get("video"):
+            print(f"video: {result['video']}")
+    return 0
+
+
+def evaluate_run(args: EvaluateArgs) -> dict[str, Any]:
+    """Load the exported policy alone, make its env and run it; optionally render a video."""
+    from gpu_sac.video import setup_gl
+
+    if args.video:
+        setup_gl()  # before MuJoCo's renderer is imported
+    import jax
+
+    import envs
+    from gpu_sac.export import load_policy
+    from gpu_sac.video import VideoUnsupported, evaluate_policy, frame_rate, render, write_video
+
+    act = load_policy(args.run_dir, agent=args.agent)
+    meta = act.meta
+    config = meta.get("config", {})
+    env = envs.make(meta["env"], brax_backend=config.get("brax_backend", "mjx"),
+                    playground_impl=config.get("playground_impl", "jax"))
+    length = args.episode_length or meta["episode_length"]
+    key = jax.random.PRNGKey(args.seed)
+    evaluation = evaluate_policy(env, act, args.episodes, length, key, record=args.video is not None)
+    out = {
+        "env": meta["env"],
+        "env_steps": meta.get("env_steps"),
+        "episodes": args.episodes,
+        "mean": evaluation.mean,
+        "std": evaluation.std,
+        "returns": [float(r) for r in evaluation.returns],
+        "lengths": [int(n) for n in evaluation.lengths],
+    }
+    if args.video:
+        fps, every = frame_rate(env)
+        try:
+            frames = render(env, evaluation.trajectory, args.height, args.width, every)
+            out["video"] = str(write_video(args.video, frames, fps))
+        except VideoUnsupported as e:
+            raise ValueError(f"video={args.video!r}: {e}") from e
+    return out
+
+
+# ------------------------------------------------------------------------------------------ plot
+
+
+@dataclasses.dataclass(frozen=True)
+class PlotArgs:
+    """Learning curves of one or more runs: eval return against env steps and against wall time.
+    Runs with the same config but the seed are drawn as mean ± std over seeds."""
+
+    run_dirs: tyro.conf.Positional[tuple[str, ...]]
+    """Run directories."""
+    out: str | None = None
+    """Output PNG. Default: RUN_DIR/curve.png for one run, curves.png for several."""
+    title: str | None = None
+    """Figure title."""
+    labels: tuple[str, ...] | None = None
+    """One label per group of runs (default: env and the fields that differ)."""
+
+
+def plot_main(argv: list[str] | None = None, prog: str | None = None) -> int:
+    """`python experiments/plot.py RUN_DIR... [--out curves.png]`."""
+    from gpu_sac.plot import plot_runs, summary
+
+    argv = sys.argv[1:] if argv is None else argv
+    prog = prog or os.path.basename(sys.argv[0]) or "plot.py"
+    with _one_line_errors():
+        try:
+            args = tyro.cli(PlotArgs, args=argv, prog=prog,
+                            config=(tyro.conf.PositionalRequiredArgs,))
+        except UsageError as e:
+            _fail(prog, str(e))
+    if not args.run_dirs:
+        _fail(prog, "run_dirs: give at least one run directory")
+    out = args.out or (str(Path(args.run_dirs[0]) / "curve.png") if len(args.run_dirs) == 1 else "curves.png")
+    try:
+        path = plot_runs(list(args.run_dirs), out, title=args.title,
+                         labels=list(args.labels) if args.labels else None)
+        lines = summary(list(args.run_dirs))
+    except (FileNotFoundError, ValueError) as e:
+        _fail(prog, str(e))
+    for line in lines:
+        print(line)
+    print(f"wrote {path}")
+    return 0
