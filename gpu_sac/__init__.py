@@ -12,11 +12,15 @@ Experiments with a run directory (logs, checkpoints, exact resume, exported poli
     act = load_policy("runs/pendulum")      # jittable, deterministic by default
 """
 
-from gpu_sac.config import ConfigError, SACConfig
-from gpu_sac.experiment import RunOptions, resume_experiment, run_experiment
-from gpu_sac.export import load_policy
-from gpu_sac.memory import MemoryBudgetError
-from gpu_sac.train import TrainingDiverged, TrainResult, TrainState, train
+from gpu_sac.video import setup_gl as _setup_gl
+
+_setup_gl()  # before anything imports MuJoCo: it reads MUJOCO_GL once
+
+from gpu_sac.config import ConfigError, SACConfig  # noqa: E402
+from gpu_sac.experiment import RunOptions, resume_experiment, run_experiment  # noqa: E402
+from gpu_sac.export import load_policy  # noqa: E402
+from gpu_sac.memory import MemoryBudgetError  # noqa: E402
+from gpu_sac.train import TrainingDiverged, TrainResult, TrainState, train  # noqa: E402
 
 __all__ = [
     "ConfigError",

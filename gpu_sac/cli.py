@@ -234,10 +234,6 @@ def evaluate_main(argv: list[str] | None = None, prog: str | None = None) -> int
 
 def evaluate_run(args: EvaluateArgs) -> dict[str, Any]:
     """Load the exported policy alone, make its env and run it; optionally render a video."""
-    from gpu_sac.video import setup_gl
-
-    if args.video:
-        setup_gl()  # before MuJoCo's renderer is imported
     import jax
 
     import envs

@@ -190,6 +190,7 @@ class StopFlag:
             return
         read_fd, write_fd = os.pipe()
         os.set_blocking(write_fd, False)
+        self._write_fd = write_fd
         self._previous_fd = signal.set_wakeup_fd(write_fd, warn_on_full_buffer=False)
         self._previous = signal.signal(signal.SIGINT, self._handle)
         self._installed = True
@@ -224,6 +225,7 @@ class StopFlag:
         if self._installed:
             signal.signal(signal.SIGINT, self._previous)
             signal.set_wakeup_fd(self._previous_fd)
+            os.close(self._write_fd)  # the watcher reads end-of-file and exits
             self._installed = False
 
 

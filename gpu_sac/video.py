@@ -8,7 +8,7 @@ step by step (joint positions and velocities only, not the whole MJX state).
 MuJoCo Playground) through `mujoco.Renderer` from the env's MjModel, the pure-JAX pendulum through
 a small numpy/PIL drawing. On a machine without a display MuJoCo needs an offscreen GL backend:
 EGL with a GPU, OSMesa without one (Debian's libosmesa6). `setup_gl()` picks one when MUJOCO_GL is
-not set; it must run before MuJoCo's renderer is first imported.
+not set; importing gpu_sac runs it, as MuJoCo reads MUJOCO_GL once, when it is first imported.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import shutil
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -104,10 +105,12 @@ def evaluate_policy(
 
 
 def setup_gl() -> str | None:
-    """Choose MuJoCo's GL backend when MUJOCO_GL is unset and there is no display: EGL on a GPU
-    machine, OSMesa otherwise. Returns the backend in force (None: MuJoCo's default, GLFW)."""
-    if "MUJOCO_GL" not in os.environ and not os.environ.get("DISPLAY"):
-        backend = "egl" if jax.default_backend() == "gpu" else "osmesa"
+    """Choose MuJoCo's offscreen GL backend on a Linux machine without a display when MUJOCO_GL is
+    unset: EGL where there is an NVIDIA GPU, OSMesa otherwise. MuJoCo reads MUJOCO_GL when it is
+    first imported, so this runs when gpu_sac is imported (before brax or playground import MuJoCo).
+    Returns the backend in force (None: MuJoCo's default, GLFW)."""
+    if sys.platform.startswith("linux") and "MUJOCO_GL" not in os.environ and not os.environ.get("DISPLAY"):
+        backend = "egl" if os.path.exists("/dev/nvidiactl") else "osmesa"
         os.environ["MUJOCO_GL"] = backend
         os.environ.setdefault("PYOPENGL_PLATFORM", backend)
     return os.environ.get("MUJOCO_GL")
@@ -143,7 +146,6 @@ def render(
     model = mj_model(env)
     if model is None:
         raise VideoUnsupported(f"{type(env).__name__} has no MuJoCo model to render")
-    setup_gl()
     import mujoco
 
     data = mujoco.MjData(model)
