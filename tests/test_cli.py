@@ -11,6 +11,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from gpu_sac import SACConfig
@@ -186,3 +187,45 @@ def test_ctrl_c_stops_after_the_chunk_with_a_checkpoint_then_resume_finishes(tmp
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     assert [m["env_steps"] for m in read_metrics(run)][-3:] == [metrics[-1]["env_steps"] + k for k in (0, 128, 256)]
+
+
+@pytest.mark.slow
+def test_halfcheetah_from_the_command_line_kill_resume_plot_evaluate_and_video(tmp_path):
+    """The README's walk-through on a tiny MJX config: train halfcheetah, kill it, resume it, plot its
+    curve, evaluate the exported policy in a fresh process and render its video (about 4 min on a
+    2-core CPU: each process compiles the MJX env again)."""
+    import imageio_ffmpeg
+
+    run = tmp_path / "halfcheetah"
+    tiny_mjx = ["--env", "halfcheetah", "--num-envs", "8", "--hidden-sizes", "32", "32", "--episode-length", "20",
+                "--steps-per-chunk", "64", "--total-steps", "192", "--batch-size", "32", "--min-replay-size", "64",
+                "--start-steps", "64", "--buffer-size", "4096", "--eval-episodes", "1"]
+    train = [sys.executable, str(ROOT / "experiments" / "train.py")]
+    proc = subprocess.Popen([*train, *tiny_mjx, "--run-dir", str(run), "--quiet", "--no-video"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    for line in proc.stderr:
+        if line.startswith("[halfcheetah] env_steps=64/"):
+            break
+    while not ckpt.steps(run / "checkpoints"):
+        time.sleep(0.1)
+    proc.kill()  # SIGKILL
+    proc.wait()
+    assert ckpt.steps(run / "checkpoints")[0] == 64
+    done = subprocess.run([*train, "--resume", str(run), "--progress", "none"], capture_output=True, text=True,
+                          timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert [m["env_steps"] for m in read_metrics(run)] == [64, 128, 192]
+    assert ckpt.steps(run / "checkpoints")[-1] == 192
+    done = subprocess.run([sys.executable, str(ROOT / "experiments" / "plot.py"), str(run)], capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0 and (run / "curve.png").is_file(), done.stderr[-3000:]
+    video = tmp_path / "halfcheetah.mp4"
+    done = subprocess.run([sys.executable, str(ROOT / "experiments" / "evaluate.py"), str(run), "--episodes", "3",
+                           "--video", str(video), "--json"], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["env"] == "halfcheetah" and len(result["returns"]) == 3 and result["lengths"] == [20] * 3
+    reader = imageio_ffmpeg.read_frames(str(video))
+    assert next(reader)["size"] == (320, 240)
+    frames = [np.frombuffer(f, np.uint8) for f in reader]
+    assert len(frames) == 21 and frames[0].std() > 5
