@@ -156,11 +156,13 @@ def run_train(config: Any, options: Any, prog: str = "train.py") -> int:
         _fail(prog, f"training diverged: {e}", EXIT_DIVERGED)
     finally:
         stop.uninstall()
-    here = sys.argv[0] if sys.argv[0].endswith(".py") else "experiments/train.py"
+    here = f"python {sys.argv[0]}" if sys.argv[0].endswith(".py") else os.path.basename(sys.argv[0])
+    if not here or here in ("pytest", "-c"):
+        here = "python experiments/train.py"
     if out.stopped:
         last = out.history[-1]["env_steps"] if out.history else 0
         print(f"stopped at env step {last}; checkpoint {out.checkpoint}\n"
-              f"resume with: python {here} --resume {out.run_dir}", file=sys.stderr)
+              f"resume with: {here} --resume {out.run_dir}", file=sys.stderr)
         return EXIT_INTERRUPTED
     final = out.history[-1] if out.history else {}
     summary = {"run_dir": str(out.run_dir), "env_steps": final.get("env_steps"),
