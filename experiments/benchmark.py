@@ -1,0 +1,651 @@
+"""Side-by-side throughput benchmark: gpu_sac, Brax's SAC and the raw simulator, one process.
+
+    python -m experiments.benchmark                  # CPU preset: halfcheetah, ~10-15 min on 2 cores
+    python -m experiments.benchmark --preset gpu     # Playground DM Control SAC config, CheetahRun and
+                                                     # HumanoidWalk, num_envs 16 → 4096 (needs a GPU)
+    python -m experiments.benchmark --preset smoke   # pendulum, seconds (tests)
+    python -m experiments.render_benchmark           # README table + PNG from the JSON records
+
+For one env and one training config (num_envs, batch size, updates per step, network sizes, replay
+capacity, min replay size, obs normalisation, LayerNorm critics, episode length), it runs, one
+after the other on the same device:
+
+1. `gpu_sac`: `gpu_sac.train(config)` itself, evaluation off (eval_episodes=0);
+2. `brax_sac`: `brax.training.agents.sac.train` at the same settings (see `brax_sac_compat`);
+3. `raw_sim`: the same env's vmapped step under a jitted `lax.scan` with a random policy, no
+   learning (see `raw_sim`): the limit that collection cannot beat;
+4. `gpu_sac_collect`: gpu_sac with gradient updates turned off, which is how we read "updates
+   turned down to almost none": the same `train()` with min_replay_size above the steps taken, so
+   that the `lax.cond` never takes the learning branch, and start_steps=0, so that the actor still
+   samples every action. Everything else of an iteration is in: policy forward pass, env step with
+   episode bookkeeping and auto-reset, replay insert, normaliser update, episode statistics.
+
+Figures, per measurement, after compilation and excluding evaluation:
+- env_steps_per_s: env steps (transitions, over all agents) per second, per timed chunk (gpu_sac:
+  train()'s own per-chunk `sps`; Brax: its own per-epoch `training/sps`; raw: timed scan calls).
+  `repeats` timed chunks after warm-up; we give median, min and max. The warm-up skips the first
+  chunk and every chunk that still filled the buffer without learning; Brax's first epoch (which
+  compiles) is skipped too. Repeats are chunks of one compiled run, not independent processes.
+- updates_per_s: gradient updates per second over all agents = iterations/s · U · S.
+- compile_s: compiling the training chunk (gpu_sac: `TrainResult.compile_s`, ahead of time;
+  Brax: first epoch's seconds minus the median later epoch; raw: the scan's `lower().compile()`).
+  Compiling the env's reset at init is not included for any of them.
+- peak_device_bytes: `device.memory_stats()["peak_bytes_in_use"]` after the measurement, where the
+  device has it (GPU; None on CPU). It is the process's running peak, so measurements run in
+  increasing size; `resident_bytes` is per measurement: the bytes of live device arrays between
+  chunks (train state, replay buffer, env states) above what was live before it started.
+- replay_bytes_per_transition: gpu_sac's packed row; Brax's flattened Transition (both float32).
+
+Contention: this benchmark is often run on a shared machine. Before each timed chunk it waits (up
+to --quiet-wait s) until other processes use under --quiet-threshold of the CPUs, and records the
+foreign CPU share during every timed chunk (from /proc/stat, minus this process's own CPU time), so
+that a figure taken under load can be seen as such.
+
+Every measurement writes one JSON record: experiments/results/<device>/<case>/<trainer>_n<N>_u<U>_s<S>.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import datetime
+import gc
+import json
+import math
+import os
+import platform
+import re
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+if __package__ in (None, ""):  # run as a script: make the repo root importable
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import jax  # noqa: E402
+
+from experiments import brax_sac_compat, raw_sim  # noqa: E402
+
+RESULTS = Path(__file__).resolve().parent / "results"
+SCHEMA = 1
+
+
+# ---------------------------------------------------------------------------------------------
+# What to run
+
+
+@dataclasses.dataclass(frozen=True)
+class Case:
+    """One env and one base config, with its sweeps (each a list of values of one field, the rest at
+    the base values: num_envs at updates[0]; updates at updates_at envs; seeds at seeds_at envs)."""
+
+    name: str
+    env: str
+    config: dict[str, Any]  # SACConfig fields (besides env, num_envs, grad_updates_per_step, num_seeds)
+    num_envs: tuple[int, ...]
+    updates: tuple[int, ...]
+    updates_at: int
+    seeds: tuple[int, ...]
+    seeds_at: int
+    collect_at: tuple[int, ...]  # num_envs at which gpu_sac_collect runs beside the raw sim
+    description: str = ""
+
+
+@dataclasses.dataclass(frozen=True)
+class Preset:
+    cases: tuple[Case, ...]
+    chunk_steps: int  # env steps per timed chunk (per agent), at least min_iterations vectorised steps
+    min_iterations: int
+    repeats: int
+
+
+# MuJoCo Playground's published DM Control SAC config (mujoco_playground/config/
+# dm_control_suite_params.py, brax_sac_config): 128 envs, batch 512, 8 updates per step, replay
+# 4 194 304, min replay 8 192, learning rate 1e-3, LayerNorm critics, normalised observations,
+# (256, 256) networks (Brax's default), γ 0.99, τ 0.005, reward scale 1, 1 000-step episodes.
+PLAYGROUND_SAC = dict(
+    hidden_sizes=(256, 256),
+    batch_size=512,
+    buffer_size=1048576 * 4,
+    min_replay_size=8192,
+    start_steps=8192,
+    actor_lr=1e-3,
+    critic_lr=1e-3,
+    alpha_lr=3e-4,  # Brax SAC's α learning rate is fixed at 3e-4
+    gamma=0.99,
+    tau=0.005,
+    reward_scale=1.0,
+    critic_layer_norm=True,
+    normalize_observations=True,
+    episode_length=1000,
+)
+
+# The same config scaled down for a 2-core CPU: batch 256, replay 100 000, min replay 1 024,
+# 1 or 4 updates per step; networks, LayerNorm critics, normalised observations and the rest as
+# published.
+CPU_SAC = dict(PLAYGROUND_SAC, batch_size=256, buffer_size=100_000, min_replay_size=1024, start_steps=1024)
+
+PRESETS: dict[str, Preset] = {
+    "cpu": Preset(
+        cases=(
+            Case(
+                name="halfcheetah-cpu",
+                env="halfcheetah",
+                config=CPU_SAC,
+                num_envs=(16, 64, 256),
+                updates=(1, 4),
+                updates_at=16,
+                seeds=(1, 4),
+                seeds_at=16,
+                collect_at=(256,),
+                description="Brax halfcheetah (MJX); Playground DM Control SAC config scaled down for a CPU",
+            ),
+        ),
+        chunk_steps=2048,
+        min_iterations=8,
+        repeats=3,
+    ),
+    "gpu": Preset(
+        cases=(
+            Case(
+                name="CheetahRun-playground",
+                env="CheetahRun",
+                config=PLAYGROUND_SAC,
+                num_envs=(16, 64, 128, 256, 1024, 4096),
+                updates=(8, 1, 16),
+                updates_at=128,
+                seeds=(1, 2, 4, 8),
+                seeds_at=128,
+                collect_at=(16, 64, 128, 256, 1024, 4096),
+                description="Playground CheetahRun (MJX), Playground's published DM Control SAC config",
+            ),
+            Case(
+                name="HumanoidWalk-playground",
+                env="HumanoidWalk",
+                config=PLAYGROUND_SAC,
+                num_envs=(128,),
+                updates=(8,),
+                updates_at=128,
+                seeds=(1,),
+                seeds_at=128,
+                collect_at=(128,),
+                description="Playground HumanoidWalk (MJX), Playground's published DM Control SAC config",
+            ),
+        ),
+        chunk_steps=0,
+        min_iterations=100,
+        repeats=5,
+    ),
+    "smoke": Preset(
+        cases=(
+            Case(
+                name="pendulum-smoke",
+                env="pendulum",
+                config=dict(
+                    hidden_sizes=(32, 32), batch_size=32, buffer_size=4096, min_replay_size=64, start_steps=64,
+                    actor_lr=1e-3, critic_lr=1e-3, alpha_lr=3e-4, critic_layer_norm=True,
+                    normalize_observations=True, episode_length=50,
+                ),
+                num_envs=(4, 8),
+                updates=(1, 2),
+                updates_at=4,
+                seeds=(1, 2),
+                seeds_at=4,
+                collect_at=(8,),
+                description="pure-JAX pendulum, tiny networks: a check of the harness",
+            ),
+        ),
+        chunk_steps=128,
+        min_iterations=4,
+        repeats=2,
+    ),
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class Point:
+    trainer: str  # gpu_sac | gpu_sac_collect | brax_sac | raw_sim
+    num_envs: int
+    updates: int
+    seeds: int
+
+    @property
+    def key(self) -> str:
+        return f"{self.trainer}_n{self.num_envs}_u{self.updates}_s{self.seeds}"
+
+
+def points(case: Case, trainers: tuple[str, ...]) -> list[Point]:
+    """The measurements of a case, without repeats, smallest first (so the running peak of device
+    memory is set by the largest run so far)."""
+    u0 = case.updates[0]
+    out: list[Point] = []
+    for n in case.num_envs:
+        out += [Point("raw_sim", n, 0, 1), Point("gpu_sac", n, u0, 1), Point("brax_sac", n, u0, 1)]
+    for u in case.updates:
+        out += [Point("gpu_sac", case.updates_at, u, 1), Point("brax_sac", case.updates_at, u, 1)]
+    for s in case.seeds:
+        out.append(Point("gpu_sac", case.seeds_at, u0, s))
+    for n in case.collect_at:
+        out += [Point("raw_sim", n, 0, 1), Point("gpu_sac_collect", n, 0, 1)]
+    seen: set[Point] = set()
+    unique = [p for p in out if p.trainer in trainers and not (p in seen or seen.add(p))]
+    return sorted(unique, key=lambda p: (p.num_envs * p.seeds, p.updates, p.trainer))
+
+
+def chunk_iterations(preset: Preset, num_envs: int) -> int:
+    """Vectorised steps per timed chunk at num_envs."""
+    return max(preset.min_iterations, -(-preset.chunk_steps // num_envs))
+
+
+def sac_config(case: Case, point: Point, iterations: int, warmup: int, repeats: int):
+    """The SACConfig of a gpu_sac measurement (Brax's settings are derived from it)."""
+    from gpu_sac import SACConfig
+
+    fields = dict(case.config)
+    n = point.num_envs
+    chunk = iterations * n
+    if point.trainer == "gpu_sac_collect":
+        total = chunk * (1 + repeats)
+        # Learning never starts: min_replay_size is above every step of the run.
+        fields.update(min_replay_size=total + n, buffer_size=max(fields["buffer_size"], total + n), start_steps=0)
+        updates = 1
+    else:
+        updates = point.updates
+        total = chunk * (warmup + repeats)
+    return SACConfig(
+        env=case.env,
+        num_envs=n,
+        grad_updates_per_step=updates,
+        num_seeds=point.seeds,
+        steps_per_chunk=chunk,
+        total_steps=total,
+        eval_episodes=0,
+        **fields,
+    )
+
+
+def warmup_chunks(case: Case, point: Point, iterations: int) -> int:
+    """Chunks not timed: the first, and every chunk with an iteration that only filled the buffer."""
+    if point.trainer == "gpu_sac_collect":
+        return 1
+    first_update_iteration = -(-case.config["min_replay_size"] // point.num_envs) - 1
+    return max(1, first_update_iteration // iterations + 1)
+
+
+# ---------------------------------------------------------------------------------------------
+# Where and with what
+
+
+def cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
+
+
+def device_info() -> dict[str, Any]:
+    device = jax.devices()[0]
+    info = {
+        "platform": device.platform,
+        "device_kind": device.device_kind,
+        "device_count": jax.device_count(),
+        "host_cpu": cpu_model(),
+        "host_cpus": os.cpu_count(),
+    }
+    if device.platform == "cpu":
+        info["name"] = f"CPU: {info['host_cpu']} ({info['host_cpus']} cores)"
+    else:
+        info["name"] = f"{device.platform.upper()}: {device.device_kind}"
+    stats = device.memory_stats() if hasattr(device, "memory_stats") else None
+    info["memory_stats"] = stats is not None
+    if stats and "bytes_limit" in stats:
+        info["memory_bytes"] = int(stats["bytes_limit"])
+    return info
+
+
+def device_slug(info: dict[str, Any]) -> str:
+    text = f"cpu-{info['host_cpu']}-{info['host_cpus']}c" if info["platform"] == "cpu" else info["device_kind"]
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+
+
+def versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {"python": platform.python_version()}
+    for name in ("jax", "jaxlib", "brax", "mujoco", "mujoco-mjx", "playground", "flax", "optax", "numpy"):
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            out[name] = None
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Contention and memory
+
+
+class CpuMonitor:
+    """CPU share of other processes (foreign) and of this one (own) over a window, from /proc."""
+
+    HZ = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+    NCPU = os.cpu_count() or 1
+    MIN_WINDOW_S = 0.5
+
+    @staticmethod
+    def snap() -> tuple[float, int, int] | None:
+        try:
+            with open("/proc/stat") as f:
+                values = [int(x) for x in f.readline().split()[1:]]
+            with open("/proc/self/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except (OSError, ValueError):
+            return None
+        busy = sum(values[:8]) - values[3] - values[4]  # all but idle and iowait (guest is in user)
+        return time.perf_counter(), busy, int(fields[11]) + int(fields[12])
+
+    @classmethod
+    def shares(cls, a, b) -> tuple[float | None, float | None]:
+        # /proc counts in clock ticks (10 ms): shorter windows would be mostly rounding.
+        if a is None or b is None or b[0] - a[0] < cls.MIN_WINDOW_S:
+            return None, None
+        ticks = (b[0] - a[0]) * cls.HZ * cls.NCPU
+        own = min(1.0, (b[2] - a[2]) / ticks)
+        return min(1.0, max(0.0, (b[1] - a[1]) / ticks - own)), own
+
+    @classmethod
+    def wait_quiet(cls, threshold: float, max_wait: float, window: float = 1.0) -> float:
+        """Sleep until other processes use under `threshold` of the CPUs (or max_wait passes)."""
+        start = time.perf_counter()
+        while time.perf_counter() - start < max_wait:
+            a = cls.snap()
+            time.sleep(window)
+            foreign, _ = cls.shares(a, cls.snap())
+            if foreign is None or foreign < threshold:
+                break
+        return time.perf_counter() - start
+
+
+def live_bytes() -> int:
+    return sum(a.nbytes for a in jax.live_arrays())
+
+
+def peak_device_bytes() -> int | None:
+    device = jax.devices()[0]
+    stats = device.memory_stats() if hasattr(device, "memory_stats") else None
+    if not stats or "peak_bytes_in_use" not in stats:
+        return None
+    return int(stats["peak_bytes_in_use"])
+
+
+def spread(values: list[float]) -> dict[str, Any]:
+    if not values:
+        return {"median": None, "min": None, "max": None, "values": []}
+    return {"median": statistics.median(values), "min": min(values), "max": max(values), "values": list(values)}
+
+
+# ---------------------------------------------------------------------------------------------
+# The three trainers
+
+
+@dataclasses.dataclass
+class Timer:
+    """Per timed chunk: seconds, env steps/s and the CPU shares; waits for quiet between chunks."""
+
+    quiet_threshold: float
+    quiet_wait: float
+    sps: list[float] = dataclasses.field(default_factory=list)
+    seconds: list[float] = dataclasses.field(default_factory=list)
+    foreign: list[float | None] = dataclasses.field(default_factory=list)
+    own: list[float | None] = dataclasses.field(default_factory=list)
+    waited_s: float = 0.0
+    resident: int = 0
+    _snap: Any = None
+
+    def before(self) -> None:
+        if self.quiet_wait > 0:
+            self.waited_s += CpuMonitor.wait_quiet(self.quiet_threshold, self.quiet_wait)
+        self._snap = CpuMonitor.snap()
+
+    def after(self, sps: float, seconds: float, timed: bool, resident: int = 0) -> None:
+        foreign, own = CpuMonitor.shares(self._snap, CpuMonitor.snap())
+        self.resident = max(self.resident, resident)
+        if timed:
+            self.sps.append(sps)
+            self.seconds.append(seconds)
+            self.foreign.append(foreign)
+            self.own.append(own)
+
+
+def run_gpu_sac(case: Case, point: Point, preset: Preset, env: Any, timer: Timer, repeats: int) -> dict[str, Any]:
+    from gpu_sac import replay, train
+
+    iterations = chunk_iterations(preset, point.num_envs)
+    warmup = warmup_chunks(case, point, iterations)
+    config = sac_config(case, point, iterations, warmup, repeats)
+    baseline = live_bytes()
+    chunk_index = [0]
+
+    def callback(state, record):
+        timed = chunk_index[0] >= warmup
+        chunk_s = config.iterations_per_chunk * config.num_envs * config.num_seeds / record["sps"]
+        timer.after(record["sps"], chunk_s, timed, resident=live_bytes() - baseline)
+        chunk_index[0] += 1
+        timer.before()  # the next chunk's clock starts after the callback returns
+
+    start = time.perf_counter()
+    timer.before()
+    result = train(config, env, callback=callback)
+    wall_s = time.perf_counter() - start
+    obs_dim, act_dim = result.program.obs_dim, result.program.act_dim
+    updates = [sps / point.num_envs * config.grad_updates_per_step for sps in timer.sps]
+    if point.trainer == "gpu_sac_collect":
+        updates = [0.0 for _ in timer.sps]
+        assert result.history[-1]["updates"] == 0, "the collection-only run took gradient updates"
+    return {
+        "config": config.to_dict(),
+        "chunk": {"iterations": iterations, "env_steps": iterations * point.num_envs, "warmup": warmup},
+        "compile_s": result.compile_s,
+        "updates_per_s": spread(updates),
+        "replay_bytes_per_transition": replay.bytes_per_transition(obs_dim, act_dim, config.prioritized_replay),
+        "obs_dim": obs_dim,
+        "act_dim": act_dim,
+        "wall_s": wall_s,
+    }
+
+
+def run_brax(case: Case, point: Point, preset: Preset, env: Any, timer: Timer, repeats: int) -> dict[str, Any]:
+    iterations = chunk_iterations(preset, point.num_envs)
+    config = sac_config(case, point, iterations, 1, repeats)
+    baseline = live_bytes()
+    epoch = [0]
+
+    def on_epoch(record: dict[str, Any]) -> None:
+        timer.after(record["sps"], record["epoch_s"], epoch[0] >= 1, resident=record["live_bytes"] - baseline)
+        epoch[0] += 1
+        timer.before()
+
+    timer.before()
+    out = brax_sac_compat.run_brax_sac(
+        config, env, epochs=1 + repeats, iterations_per_epoch=iterations, seed=config.seed, on_epoch=on_epoch
+    )
+    obs_dim, act_dim = int(env.observation_size), int(env.action_size)
+    return {
+        "config": config.to_dict(),
+        "brax_kwargs": {k: v for k, v in brax_sac_compat.brax_kwargs(config).items() if k != "network_factory"},
+        "brax_network": {
+            "hidden_layer_sizes": list(config.hidden_sizes),
+            "q_network_layer_norm": config.critic_layer_norm,
+        },
+        "brax_num_timesteps": out["num_timesteps"],
+        "chunk": {"iterations": iterations, "env_steps": iterations * point.num_envs, "warmup": 1},
+        "compile_s": out["compile_s"],
+        "updates_per_s": spread([s / point.num_envs * config.grad_updates_per_step for s in timer.sps]),
+        "replay_bytes_per_transition": brax_sac_compat.brax_bytes_per_transition(obs_dim, act_dim),
+        "obs_dim": obs_dim,
+        "act_dim": act_dim,
+        "wall_s": out["wall_s"],
+    }
+
+
+def run_raw(case: Case, point: Point, preset: Preset, env: Any, timer: Timer, repeats: int) -> dict[str, Any]:
+    iterations = chunk_iterations(preset, point.num_envs)
+    baseline = live_bytes()
+    start = time.perf_counter()
+    init, run = raw_sim.make_raw_sim(env, point.num_envs, iterations)
+    carry = jax.block_until_ready(init(jax.random.PRNGKey(0)))
+    compile_start = time.perf_counter()
+    compiled = run.lower(carry).compile()
+    compile_s = time.perf_counter() - compile_start
+    steps = iterations * point.num_envs
+    for i in range(1 + repeats):
+        timer.before()
+        t = time.perf_counter()
+        carry = jax.block_until_ready(compiled(carry))
+        seconds = time.perf_counter() - t
+        timer.after(steps / seconds, seconds, i >= 1, resident=live_bytes() - baseline)
+    return {
+        "config": {
+            "env": case.env,
+            "num_envs": point.num_envs,
+            "episode_length": case.config.get("episode_length"),
+            "policy": "uniform random actions in the env's bounds",
+            "resets": False,
+        },
+        "chunk": {"iterations": iterations, "env_steps": steps, "warmup": 1},
+        "compile_s": compile_s,
+        "updates_per_s": spread([0.0 for _ in timer.sps]),
+        "replay_bytes_per_transition": None,
+        "obs_dim": int(env.observation_size),
+        "act_dim": int(env.action_size),
+        "wall_s": time.perf_counter() - start,
+    }
+
+
+RUNNERS = {"gpu_sac": run_gpu_sac, "gpu_sac_collect": run_gpu_sac, "brax_sac": run_brax, "raw_sim": run_raw}
+
+
+def measure(case: Case, point: Point, preset: Preset, env: Any, args: argparse.Namespace, device: dict) -> dict:
+    gc.collect()
+    timer = Timer(args.quiet_threshold, args.quiet_wait)
+    start = time.perf_counter()
+    out = RUNNERS[point.trainer](case, point, preset, env, timer, args.repeats)
+    foreign = [f for f in timer.foreign if f is not None]
+    return {
+        "schema": SCHEMA,
+        "trainer": point.trainer,
+        "env": case.env,
+        "case": case.name,
+        "case_description": case.description,
+        "case_sweeps": {
+            "num_envs": list(case.num_envs), "updates": list(case.updates), "updates_at": case.updates_at,
+            "seeds": list(case.seeds), "seeds_at": case.seeds_at, "collect_at": list(case.collect_at),
+        },
+        "preset": args.preset,
+        "point": {"num_envs": point.num_envs, "grad_updates_per_step": point.updates, "num_seeds": point.seeds},
+        "config": out.pop("config"),
+        **{k: out.pop(k) for k in ("brax_kwargs", "brax_network", "brax_num_timesteps") if k in out},
+        "chunk": out.pop("chunk"),
+        "device": device,
+        "versions": versions(),
+        "figures": {
+            "env_steps_per_s": spread(timer.sps),
+            "updates_per_s": out.pop("updates_per_s"),
+            "compile_s": out.pop("compile_s"),
+            "peak_device_bytes": peak_device_bytes(),
+            "resident_bytes": timer.resident,
+            "replay_bytes_per_transition": out.pop("replay_bytes_per_transition"),
+            "chunk_s": spread(timer.seconds),
+        },
+        "dims": {"obs": out.pop("obs_dim"), "act": out.pop("act_dim")},
+        "contention": {
+            "foreign_cpu_share": timer.foreign,
+            "own_cpu_share": timer.own,
+            "max_foreign_cpu_share": max(foreign) if foreign else None,
+            "quiet_waited_s": timer.waited_s,
+            "loadavg_after": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
+        },
+        "wall_s": time.perf_counter() - start,
+        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        "command": " ".join([Path(sys.executable).name, "-m", "experiments.benchmark", *sys.argv[1:]]),
+    }
+
+
+def record_path(out_dir: Path, device: dict, case: Case, point: Point) -> Path:
+    return out_dir / device_slug(device) / case.name / f"{point.key}.json"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawTextHelpFormatter
+    )
+    parser.add_argument("--preset", choices=sorted(PRESETS), default="cpu")
+    parser.add_argument("--cases", nargs="*", help="case names of the preset to run (default: all)")
+    parser.add_argument(
+        "--trainers", nargs="*", default=list(RUNNERS), choices=list(RUNNERS), help="trainers to run (default: all)"
+    )
+    parser.add_argument("--num-envs", nargs="*", type=int, help="only the points with these num_envs")
+    parser.add_argument("--repeats", type=int, help="timed chunks per measurement (default: the preset's)")
+    parser.add_argument("--out", type=Path, default=RESULTS, help="results folder (default: experiments/results)")
+    parser.add_argument("--quiet-threshold", type=float, default=0.10,
+                        help="wait before each timed chunk until other processes use less than this share of the CPUs")
+    parser.add_argument(
+        "--quiet-wait", type=float, default=30.0, help="longest wait for quiet, seconds (0: never wait)"
+    )
+    parser.add_argument("--list", action="store_true", help="print the measurements and exit")
+    args = parser.parse_args(argv)
+    preset = PRESETS[args.preset]
+    args.repeats = args.repeats or preset.repeats
+    cases = [c for c in preset.cases if not args.cases or c.name in args.cases]
+    trainers = tuple(args.trainers)
+    plan = [(c, p) for c in cases for p in points(c, trainers) if not args.num_envs or p.num_envs in args.num_envs]
+    if args.list:
+        for case, point in plan:
+            print(case.name, point.key, f"{chunk_iterations(preset, point.num_envs)} iterations/chunk")
+        return 0
+    import envs
+
+    device = device_info()
+    print(f"device: {device['name']}; {len(plan)} measurements; results under {args.out / device_slug(device)}",
+          flush=True)
+    start = time.perf_counter()
+    made: dict[str, Any] = {}
+    for case, point in plan:
+        if case.env not in made:
+            made[case.env] = envs.make(case.env)
+        record = measure(case, point, preset, made[case.env], args, device)
+        path = record_path(args.out, device, case, point)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(record, indent=1, default=_json_default) + "\n")
+        f = record["figures"]
+        sps = f["env_steps_per_s"]
+        print(
+            f"{case.name:>24} {point.key:<28} {sps['median']:>11.1f} env steps/s "
+            f"[{sps['min']:.1f}, {sps['max']:.1f}]  {f['updates_per_s']['median']:>9.1f} updates/s  "
+            f"compile {f['compile_s']:.1f} s  foreign CPU {_fmt_share(record['contention']['max_foreign_cpu_share'])}  "
+            f"({record['wall_s']:.0f} s)",
+            flush=True,
+        )
+    print(f"benchmark wall time: {time.perf_counter() - start:.0f} s", flush=True)
+    return 0
+
+
+def _fmt_share(x: float | None) -> str:
+    return "n/a" if x is None else f"{x:.0%}"
+
+
+def _json_default(x: Any) -> Any:
+    if hasattr(x, "tolist"):
+        return x.tolist()
+    if isinstance(x, float) and not math.isfinite(x):
+        return None
+    return str(x)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

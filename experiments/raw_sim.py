@@ -1,0 +1,75 @@
+"""The raw simulator: the limit that collection cannot beat.
+
+The same raw env that gpu_sac trains on (`envs.make(name)`, no wrappers), `jax.vmap`ped over
+num_envs, stepped inside one jitted `lax.scan` of the same length as a gpu_sac chunk, with a fixed
+policy and no learning. What one scan iteration does:
+
+- draw a uniform random action in the env's bounds for every env (one PRNG split and one
+  `uniform`: the policy gpu_sac itself uses during start_steps, and one that keeps the simulator
+  moving, unlike a zero action, so that MJX's iterative solver does representative work);
+- `vmap(env.step)`.
+
+What it leaves out, on purpose: no policy network, no replay buffer, no episode bookkeeping and no
+resets (envs run past episode_length; a gpu_sac chunk resets each env once per episode_length
+steps), no observation normaliser. The state is donated, as gpu_sac's is.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+
+
+def make_raw_sim(env: Any, num_envs: int, length: int):
+    """(init(key) -> carry, run(carry) -> carry): `run` is jit(scan(step, length)), donated."""
+    from gpu_sac.rollout import action_bounds
+
+    low, high = action_bounds(env)
+    v_step = jax.vmap(env.step)
+    act_size = int(env.action_size)
+
+    def init(key: jax.Array):
+        reset_key, key = jax.random.split(key)
+        return jax.vmap(env.reset)(jax.random.split(reset_key, num_envs)), key
+
+    def run(carry):
+        def body(carry, _):
+            state, key = carry
+            key, action_key = jax.random.split(key)
+            action = jax.random.uniform(action_key, (num_envs, act_size), minval=low, maxval=high)
+            return (v_step(state, action), key), None
+
+        carry, _ = jax.lax.scan(body, carry, None, length=length)
+        return carry
+
+    return jax.jit(init), jax.jit(run, donate_argnums=0)
+
+
+def time_raw_sim(env: Any, num_envs: int, length: int, repeats: int, seed: int = 0) -> dict[str, Any]:
+    """Compile, one warm-up call, then `repeats` timed calls of `length` vectorised steps each."""
+    init, run = make_raw_sim(env, num_envs, length)
+    carry = init(jax.random.PRNGKey(seed))
+    jax.block_until_ready(carry)
+    start = time.perf_counter()
+    compiled = run.lower(carry).compile()
+    compile_s = time.perf_counter() - start
+    carry = jax.block_until_ready(compiled(carry))  # warm-up
+    seconds = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        carry = jax.block_until_ready(compiled(carry))
+        seconds.append(time.perf_counter() - start)
+    finite = bool(jnp.all(jnp.isfinite(carry[0].obs)))
+    steps = length * num_envs
+    return {
+        "compile_s": compile_s,
+        "chunk_s": seconds,
+        "sps": [steps / s for s in seconds],
+        "median_sps": statistics.median(steps / s for s in seconds),
+        "obs_finite": finite,
+        "resident_bytes": sum(leaf.nbytes for leaf in jax.tree.leaves(carry)),
+    }
