@@ -75,12 +75,31 @@ def patched_jax() -> Iterator[None]:
             del jax.device_put_replicated
 
 
+def _is_playground(env: Any) -> bool:
+    try:
+        from mujoco_playground import MjxEnv
+    except ImportError:  # pragma: no cover - playground is a dependency
+        return False
+    return isinstance(env, MjxEnv)
+
+
 def stub_eval_env(env: Any) -> Any:
-    """A Brax env with env's observation and action sizes and no physics: Brax's evaluator runs it
-    instead of the real env, so that evaluation (excluded from the figures) costs no wall time."""
-    from brax.envs.base import Env, State
+    """An env with env's observation and action sizes and no physics, of the same family (a Brax
+    env, or a MuJoCo Playground env for Playground's wrappers): Brax's evaluator runs it instead of
+    the real env, so that evaluation (excluded from the figures) costs no wall time."""
+    from brax.envs.base import Env
+    from brax.envs.base import State as BraxState
 
     obs_size, act_size = int(env.observation_size), int(env.action_size)
+    if _is_playground(env):
+        from mujoco_playground._src.mjx_env import State as PlaygroundState
+
+        def make_state(obs, reward, done):
+            return PlaygroundState(data=jnp.zeros(()), obs=obs, reward=reward, done=done, metrics={}, info={})
+    else:
+
+        def make_state(obs, reward, done):
+            return BraxState(pipeline_state=jnp.zeros(()), obs=obs, reward=reward, done=done)
 
     class StubEnv(Env):
         @property
@@ -95,11 +114,11 @@ def stub_eval_env(env: Any) -> Any:
         def backend(self) -> str:
             return "stub"
 
-        def reset(self, rng: jax.Array) -> State:
+        def reset(self, rng: jax.Array):
             zero = jnp.zeros(())
-            return State(pipeline_state=jnp.zeros(()), obs=jnp.zeros(obs_size), reward=zero, done=zero)
+            return make_state(jnp.zeros(obs_size), zero, zero)
 
-        def step(self, state: State, action: jax.Array) -> State:
+        def step(self, state, action: jax.Array):
             return state.replace(reward=jnp.sum(action) * 0.0)
 
     return StubEnv()
@@ -110,16 +129,11 @@ def _wrap_fn(env: Any):
     MuJoCo Playground env, Playground's own wrapper for Brax training."""
     from brax import envs as brax_envs
 
-    if isinstance(env, brax_envs.Env):
-        return brax_envs.training.wrap
-    try:
-        from mujoco_playground import MjxEnv, wrapper
+    if _is_playground(env):
+        from mujoco_playground import wrapper
 
-        if isinstance(env, MjxEnv):
-            return wrapper.wrap_for_brax_training
-    except ImportError:  # pragma: no cover - playground is a dependency
-        pass
-    # Pure-JAX envs with a Brax-style State (pendulum): Brax's wrappers work on them as they are.
+        return wrapper.wrap_for_brax_training
+    # Brax envs, and pure-JAX envs with a Brax-style State (pendulum): Brax's own wrappers.
     return brax_envs.training.wrap
 
 

@@ -212,3 +212,17 @@ def test_smoke_preset_writes_a_complete_record_per_measurement(tmp_path):
                                       "q_network_layer_norm": c["critic_layer_norm"]}
     assert render_benchmark.main(["--results", str(out)]) == 0
     assert "**Targets**" in (out / "BENCHMARK.md").read_text()
+
+
+@pytest.mark.slow
+def test_brax_sac_runs_on_a_playground_env():
+    """Playground envs take Playground's wrapper for Brax training, and a Playground-shaped stub for
+    the evaluation (the GPU preset's CheetahRun and HumanoidWalk go this way)."""
+    import envs
+    from gpu_sac import SACConfig
+
+    config = SACConfig(env="CartpoleBalance", num_envs=4, hidden_sizes=(16, 16), batch_size=16, buffer_size=512,
+                       min_replay_size=32, start_steps=32, total_steps=256, steps_per_chunk=64, eval_episodes=0,
+                       episode_length=20)
+    out = brax_sac_compat.run_brax_sac(config, envs.make("CartpoleBalance"), epochs=2, iterations_per_epoch=4)
+    assert len(out["sps"]) == 1 and out["sps"][0] > 0
