@@ -1,10 +1,14 @@
 """Side-by-side throughput benchmark: gpu_sac, Brax's SAC and the raw simulator, one process.
 
-    python -m experiments.benchmark                  # CPU preset: halfcheetah, ~10-15 min on 2 cores
+    python -m experiments.benchmark                  # CPU preset: halfcheetah, 13 min on a 2-core EPYC
     python -m experiments.benchmark --preset gpu     # Playground DM Control SAC config, CheetahRun and
                                                      # HumanoidWalk, num_envs 16 → 4096 (needs a GPU)
     python -m experiments.benchmark --preset smoke   # pendulum, seconds (tests)
     python -m experiments.render_benchmark           # README table + PNG from the JSON records
+
+The GPU preset compiles dozens of programs; to fit a device session's per-command limit, split it
+(records accumulate): `--cases CheetahRun-playground --num-envs 16 64 128`, then the rest;
+`--list` prints the measurements.
 
 For one env and one training config (num_envs, batch size, updates per step, network sizes, replay
 capacity, min replay size, obs normalisation, LayerNorm critics, episode length), it runs, one
