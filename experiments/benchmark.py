@@ -32,8 +32,9 @@ Figures, per measurement, after compilation and excluding evaluation:
   compiles) is skipped too. Repeats are chunks of one compiled run, not independent processes.
 - updates_per_s: gradient updates per second over all agents = iterations/s · U · S.
 - compile_s: compiling the training chunk (gpu_sac: `TrainResult.compile_s`, ahead of time;
-  Brax: first epoch's seconds minus the median later epoch; raw: the scan's `lower().compile()`).
-  Compiling the env's reset at init is not included for any of them.
+  Brax: first epoch's seconds minus the median later epoch, its separately compiled prefill apart
+  in `brax_prefill_s`; raw: the scan's `lower().compile()`). gpu_sac's one chunk program also
+  holds the prefill and the auto-reset. Compiling the env's reset at init is in none of them.
 - peak_device_bytes: `device.memory_stats()["peak_bytes_in_use"]` after the measurement, where the
   device has it (GPU; None on CPU). It is the process's running peak, so measurements run in
   increasing size; `resident_bytes` is per measurement: the bytes of live device arrays between
@@ -487,6 +488,7 @@ def run_brax(case: Case, point: Point, preset: Preset, env: Any, timer: Timer, r
             "q_network_layer_norm": config.critic_layer_norm,
         },
         "brax_num_timesteps": out["num_timesteps"],
+        "brax_prefill_s": out["prefill_s"],
         "chunk": {"iterations": iterations, "env_steps": iterations * point.num_envs, "warmup": 1},
         "compile_s": out["compile_s"],
         "updates_per_s": spread([s / point.num_envs * config.grad_updates_per_step for s in timer.sps]),
@@ -553,7 +555,7 @@ def measure(case: Case, point: Point, preset: Preset, env: Any, args: argparse.N
         "preset": args.preset,
         "point": {"num_envs": point.num_envs, "grad_updates_per_step": point.updates, "num_seeds": point.seeds},
         "config": out.pop("config"),
-        **{k: out.pop(k) for k in ("brax_kwargs", "brax_network", "brax_num_timesteps") if k in out},
+        **{k: out.pop(k) for k in ("brax_kwargs", "brax_network", "brax_num_timesteps", "brax_prefill_s") if k in out},
         "chunk": out.pop("chunk"),
         "device": device,
         "versions": versions(),

@@ -22,7 +22,9 @@ The epoch's timer covers only `training_epoch`: the prefill of the replay buffer
 after each epoch run outside it. The first epoch also compiles `training_epoch`, so:
 
 - steps/s: Brax's own `training/sps` of epochs 2, 3, ... (compiled, evaluation excluded);
-- compile time: the first epoch's seconds minus the median seconds of the later epochs.
+- compile time: the first epoch's seconds minus the median seconds of the later epochs. Brax
+  compiles its prefill (the env step again) as a separate program before that; `prefill_s`
+  reports the prefill's compile and run time apart.
 
 Evaluation is excluded from every figure. To keep it from costing minutes of wall time on a CPU
 (Brax evaluates 128 envs for a whole episode after each epoch, and compiles that unroll), the
@@ -241,6 +243,9 @@ def run_brax_sac(
         "epoch_s": epoch_s,
         "sps": [r["sps"] for r in records[1:]],
         "compile_s": max(0.0, epoch_s[0] - statistics.median(steady)),
+        # Brax compiles its prefill separately; its clock starts before the prefill, so this is the
+        # prefill's compile and run time (not in compile_s).
+        "prefill_s": records[0]["walltime"] - epoch_s[0],
         "updates_per_epoch": iterations_per_epoch * config.grad_updates_per_step,
         "live_bytes": max(r["live_bytes"] for r in records),
         "wall_s": wall_s,
