@@ -132,6 +132,21 @@ PLAYGROUND_SAC = dict(
 # published.
 CPU_SAC = dict(PLAYGROUND_SAC, batch_size=256, buffer_size=100_000, min_replay_size=1024, start_steps=1024)
 
+
+
+def FULL_REPLAY(config: dict[str, Any]) -> dict[str, Any]:  # noqa: N802 (a config transform, named like one)
+    """The same config measured with the replay buffer full in every timed chunk: min replay =
+    capacity, so both trainers fill the buffer before they learn (untimed) and every timed insert
+    lands in a full buffer, the steady state of any run longer than its buffer."""
+    return dict(config, min_replay_size=config["buffer_size"])
+
+
+FULL_REPLAY_DESCRIPTION = (
+    "The {} config with the replay buffer full during every timed chunk (min replay = capacity): the "
+    "steady state of a run longer than its buffer, where Brax's UniformSamplingQueue rolls the whole "
+    "buffer (jnp.roll) on every insert and gpu_sac writes its rows in place"
+)
+
 PRESETS: dict[str, Preset] = {
     "cpu": Preset(
         cases=(
@@ -146,6 +161,18 @@ PRESETS: dict[str, Preset] = {
                 seeds_at=16,
                 collect_at=(256,),
                 description="Brax halfcheetah (MJX); Playground DM Control SAC config scaled down for a CPU",
+            ),
+            Case(
+                name="halfcheetah-cpu-full-replay",
+                env="halfcheetah",
+                config=FULL_REPLAY(CPU_SAC),
+                num_envs=(16,),
+                updates=(1,),
+                updates_at=16,
+                seeds=(1,),
+                seeds_at=16,
+                collect_at=(),
+                description=FULL_REPLAY_DESCRIPTION.format("halfcheetah-cpu"),
             ),
         ),
         chunk_steps=2048,
@@ -177,6 +204,18 @@ PRESETS: dict[str, Preset] = {
                 seeds_at=128,
                 collect_at=(128,),
                 description="Playground HumanoidWalk (MJX), Playground's published DM Control SAC config",
+            ),
+            Case(
+                name="CheetahRun-playground-full-replay",
+                env="CheetahRun",
+                config=FULL_REPLAY(PLAYGROUND_SAC),
+                num_envs=(128,),
+                updates=(8,),
+                updates_at=128,
+                seeds=(1,),
+                seeds_at=128,
+                collect_at=(),
+                description=FULL_REPLAY_DESCRIPTION.format("CheetahRun-playground"),
             ),
         ),
         chunk_steps=0,
