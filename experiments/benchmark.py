@@ -1,6 +1,7 @@
 """Side-by-side throughput benchmark: gpu_sac, Brax's SAC and the raw simulator, one process.
 
-    python -m experiments.benchmark                  # CPU preset: halfcheetah, 13 min on a 2-core EPYC
+    python -m experiments.benchmark                  # CPU preset: halfcheetah, ~18 min on a 2-core EPYC
+    python -m experiments.benchmark --preset cpu-seed-capacity   # replay full at 10⁶ rows, ~25 min (CPU)
     python -m experiments.benchmark --preset gpu     # Playground DM Control SAC config, CheetahRun and
                                                      # HumanoidWalk, num_envs 16 → 4096 (needs a GPU)
     python -m experiments.benchmark --preset smoke   # pendulum, seconds (tests)
@@ -173,6 +174,28 @@ PRESETS: dict[str, Preset] = {
                 seeds_at=16,
                 collect_at=(),
                 description=FULL_REPLAY_DESCRIPTION.format("halfcheetah-cpu"),
+            ),
+        ),
+        chunk_steps=2048,
+        min_iterations=8,
+        repeats=3,
+    ),
+    # The seed's default replay capacity (10⁶) in the steady state: ~25 min on a 2-core CPU, most of
+    # it filling the two buffers; a separate preset so that the default one stays short.
+    "cpu-seed-capacity": Preset(
+        cases=(
+            Case(
+                name="halfcheetah-cpu-full-replay-1M",
+                env="halfcheetah",
+                config=FULL_REPLAY(dict(CPU_SAC, buffer_size=1_000_000)),
+                num_envs=(16,),
+                updates=(1,),
+                updates_at=16,
+                seeds=(1,),
+                seeds_at=16,
+                collect_at=(),
+                description=FULL_REPLAY_DESCRIPTION.format("halfcheetah-cpu")
+                + ", at the seed's replay capacity of 10⁶",
             ),
         ),
         chunk_steps=2048,

@@ -25,7 +25,8 @@ def test_squashed_log_prob_matches_an_independent_computation():
     log_std = rng.uniform(-2, 1, size=(64, 3))
     u = mean + np.exp(log_std) * rng.normal(size=(64, 3))
     u = np.clip(u, -5, 5)  # where float64's direct formula is still exact
-    ours = squashed_log_prob(jnp.asarray(u, jnp.float32), jnp.asarray(mean, jnp.float32), jnp.asarray(log_std, jnp.float32))
+    f32 = lambda x: jnp.asarray(x, jnp.float32)  # noqa: E731
+    ours = squashed_log_prob(f32(u), f32(mean), f32(log_std))
     np.testing.assert_allclose(np.asarray(ours), reference_log_prob(u, mean, log_std), rtol=1e-4, atol=1e-3)
 
 

@@ -17,7 +17,8 @@ from gpu_sac.memory import check_fits
 def test_seed_defaults():
     d = SEED_DEFAULTS
     assert (d["actor_lr"], d["critic_lr"], d["alpha_lr"]) == (3e-4, 3e-4, 3e-4)
-    assert (d["gamma"], d["tau"], d["batch_size"], d["buffer_size"], d["start_steps"]) == (0.99, 0.005, 256, 10**6, 10**4)
+    assert (d["gamma"], d["tau"], d["batch_size"]) == (0.99, 0.005, 256)
+    assert (d["buffer_size"], d["start_steps"]) == (10**6, 10**4)
     assert d["hidden_sizes"] == (256, 256) and (d["log_std_min"], d["log_std_max"]) == (-20.0, 2.0)
     assert d["init_alpha"] == 0.2 and d["learn_alpha"] is True and d["target_entropy"] is None
     assert d["n_critics"] == 2
