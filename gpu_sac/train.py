@@ -175,7 +175,9 @@ def build(config: SACConfig, env: Any = None) -> Program:
         return ts, learn_key, episodes
 
     def learn(agent: AgentState, buffer: replay.ReplayBuffer, key: jax.Array, first_update: jax.Array):
-        """grad_updates_per_step updates for one agent, from one gather of U·B transitions."""
+        """grad_updates_per_step updates for one agent, from one gather of U·B transitions (with
+        prioritised replay, all U batches are drawn with the priorities as they were before this
+        step's updates, which then refresh the priorities of the rows they used)."""
         sample_key, key = jax.random.split(key)
         batches, index, weight = replay.sample(buffer, sample_key, (U, B), config.per_alpha, config.per_beta)
         update_keys = jax.random.split(key, U)
@@ -244,12 +246,6 @@ def build(config: SACConfig, env: Any = None) -> Program:
         evaluate=jax.jit(evaluate),
         act=act,
     )
-
-
-def policy_params(program: Program, agent: AgentState) -> PolicyParams:
-    """The policy part of one agent (no seed axis)."""
-    low, high = rollout.action_bounds(program.env)
-    return PolicyParams(agent.actor_params, agent.obs_stats, low, high)
 
 
 def select_seed(tree: Any, index: int) -> Any:
