@@ -99,7 +99,8 @@ def render_readme(readme: Path) -> Path:
         record = json.loads(path.read_text())
         c, final = record["config"], record["final_eval_return"]
         device = record["device"]["name"]
-        rows = record["curve"][:: max(1, len(record["curve"]) // 10)]
+        curve = record["curve"]
+        rows = curve[::-1][:: max(1, len(curve) // 10)][::-1]  # about ten columns, the last chunk included
         lines += [
             f"**{c['env']}**, {c['num_seeds']} seed(s) trained at once on {device}: "
             f"{c['num_envs']} envs, {c['grad_updates_per_step']} updates per vectorised step, batch "
