@@ -148,43 +148,46 @@ def render_group(
     )
     out.append("")
 
-    # updates sweep
-    n = sweeps["updates_at"]
-    rows = []
-    for u in sorted(set(sweeps["updates"])):
-        g, b = by.get(("gpu_sac", n, u, 1)), by.get(("brax_sac", n, u, 1))
-        rows.append(
-            [str(u), cell(g), cell(b), ratio(sps(g), sps(b)), cell(g, "updates_per_s"), cell(b, "updates_per_s")]
-        )
-    out += [f"**Gradient updates per vectorised step** (num_envs={n})", ""]
-    out += table(["updates per step", "gpu_sac env steps/s", "Brax SAC env steps/s", "gpu_sac / Brax",
-                  "gpu_sac updates/s", "Brax updates/s"], rows)
-    out.append("")
+    # updates sweep (a case that sweeps them)
+    if len(set(sweeps["updates"])) > 1:
+        n = sweeps["updates_at"]
+        rows = []
+        for u in sorted(set(sweeps["updates"])):
+            g, b = by.get(("gpu_sac", n, u, 1)), by.get(("brax_sac", n, u, 1))
+            rows.append(
+                [str(u), cell(g), cell(b), ratio(sps(g), sps(b)), cell(g, "updates_per_s"), cell(b, "updates_per_s")]
+            )
+        out += [f"**Gradient updates per vectorised step** (num_envs={n})", ""]
+        out += table(["updates per step", "gpu_sac env steps/s", "Brax SAC env steps/s", "gpu_sac / Brax",
+                      "gpu_sac updates/s", "Brax updates/s"], rows)
+        out.append("")
 
-    # seeds sweep
-    n = sweeps["seeds_at"]
-    single = sps(by.get(("gpu_sac", n, u0, 1)))
-    rows = []
-    for s in sweeps["seeds"]:
-        g = by.get(("gpu_sac", n, u0, s))
-        total = sps(g)
-        scale = "–" if total is None or not single else f"{total / single:.2f} (≥ {TARGET_SEEDS * s:.1f} wanted)"
-        rows.append([str(s), cell(g), fmt_num(None if total is None else total / s), scale])
-    out += [
-        f"**Seeds trained at once** (`SACConfig(num_seeds=S)`, num_envs={n} per agent, {u0} update(s) per step)", ""
-    ]
-    out += table(["S", "env steps/s, all agents", "per agent", "throughput / single agent"], rows)
-    out.append("")
+    # seeds sweep (a case that sweeps them)
+    if len(sweeps["seeds"]) > 1:
+        n = sweeps["seeds_at"]
+        single = sps(by.get(("gpu_sac", n, u0, 1)))
+        rows = []
+        for s in sweeps["seeds"]:
+            g = by.get(("gpu_sac", n, u0, s))
+            total = sps(g)
+            scale = "–" if total is None or not single else f"{total / single:.2f} (≥ {TARGET_SEEDS * s:.1f} wanted)"
+            rows.append([str(s), cell(g), fmt_num(None if total is None else total / s), scale])
+        out += [
+            f"**Seeds trained at once** (`SACConfig(num_seeds=S)`, num_envs={n} per agent, {u0} update(s) per step)", ""
+        ]
+        out += table(["S", "env steps/s, all agents", "per agent", "throughput / single agent"], rows)
+        out.append("")
 
-    # collection
-    rows = []
-    for n in sweeps["collect_at"]:
-        c, raw = by.get(("gpu_sac_collect", n, 0, 1)), by.get(("raw_sim", n, 0, 1))
-        rows.append([str(n), cell(c), cell(raw), ratio(sps(c), sps(raw))])
-    out += ["**Collection against the raw simulator** (gpu_sac with gradient updates off; raw: vmapped "
-            "step of the same env with random actions)", ""]
-    out += table(["num_envs", "gpu_sac, no updates", "raw simulator", "ratio"], rows)
-    out.append("")
+    # collection (a case that measures it)
+    if sweeps["collect_at"]:
+        rows = []
+        for n in sweeps["collect_at"]:
+            c, raw = by.get(("gpu_sac_collect", n, 0, 1)), by.get(("raw_sim", n, 0, 1))
+            rows.append([str(n), cell(c), cell(raw), ratio(sps(c), sps(raw))])
+        out += ["**Collection against the raw simulator** (gpu_sac with gradient updates off; raw: vmapped "
+                "step of the same env with random actions)", ""]
+        out += table(["num_envs", "gpu_sac, no updates", "raw simulator", "ratio"], rows)
+        out.append("")
 
     # memory
     rows = []
