@@ -37,6 +37,11 @@ def make_act(
     actor = Actor(act_dim, hidden_sizes, log_std_min, log_std_max)
 
     def act(policy: PolicyParams, obs: jax.Array, key: jax.Array | None = None, deterministic: bool = True):
+        # Shapes are static under jit, so a wrong observation size is caught at trace time with a
+        # message naming both sizes, rather than as a broadcasting error deep inside the actor.
+        obs_dim = policy.actor_params["params"]["MLP_0"]["Dense_0"]["kernel"].shape[0]
+        if jnp.ndim(obs) == 0 or jnp.shape(obs)[-1] != obs_dim:
+            raise ValueError(f"obs has shape {jnp.shape(obs)}: this policy takes (..., {obs_dim})")
         mean, log_std = actor.apply(policy.actor_params, normalizer.normalize(policy.obs_stats, obs))
         if deterministic or deterministic_policy:
             action = jnp.tanh(mean)

@@ -74,6 +74,8 @@ def test_loaded_policy_is_deterministic_by_default_and_stochastic_with_a_key(tra
     assert np.all(deterministic == deterministic[0])
     sampled = np.asarray(act(obs, key=jax.random.PRNGKey(0), deterministic=False))
     assert sampled.std() > 0 and np.all(np.abs(sampled) <= 2.0)  # pendulum's torque bounds
+    with pytest.raises(ValueError, match=r"obs has shape \(4,\): this policy takes \(\.\.\., 3\)"):
+        act(jnp.zeros(4))
     with pytest.raises(ValueError, match="agent=2 is invalid"):
         load_policy(run, agent=2)
     with pytest.raises(FileNotFoundError, match="no exported policy"):
