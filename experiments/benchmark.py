@@ -130,8 +130,12 @@ PLAYGROUND_SAC = dict(
 
 # The same config scaled down for a 2-core CPU: batch 256, replay 100 000, min replay 1 024,
 # 1 or 4 updates per step; networks, LayerNorm critics, normalised observations and the rest as
-# published.
-CPU_SAC = dict(PLAYGROUND_SAC, batch_size=256, buffer_size=100_000, min_replay_size=1024, start_steps=1024)
+# published. gpu_sac (and the raw simulator) step the envs in groups of 16 (env_group_size), which
+# on a CPU makes MJX ~3x faster per env than one vmapped batch (gpu_sac.rollout.batched_step);
+# Brax SAC has no such option and steps one batch. It is a no-op at num_envs=16.
+CPU_SAC = dict(
+    PLAYGROUND_SAC, batch_size=256, buffer_size=100_000, min_replay_size=1024, start_steps=1024, env_group_size=16
+)
 
 
 
@@ -161,7 +165,9 @@ PRESETS: dict[str, Preset] = {
                 seeds=(1, 4),
                 seeds_at=16,
                 collect_at=(256,),
-                description="Brax halfcheetah (MJX); Playground DM Control SAC config scaled down for a CPU",
+                description="Brax halfcheetah (MJX); Playground DM Control SAC config scaled down for a CPU; gpu_sac "
+                "and the raw simulator step the envs in groups of 16 (env_group_size=16), Brax SAC in one "
+                "vmapped batch",
             ),
             Case(
                 name="halfcheetah-cpu-full-replay",
@@ -565,7 +571,10 @@ def run_raw(case: Case, point: Point, preset: Preset, env: Any, timer: Timer, re
     iterations = chunk_iterations(preset, point.num_envs)
     baseline = live_bytes()
     start = time.perf_counter()
-    init, run = raw_sim.make_raw_sim(env, point.num_envs, iterations)
+    group_size = case.config.get("env_group_size")
+    if group_size is not None and point.num_envs % group_size:
+        group_size = None
+    init, run = raw_sim.make_raw_sim(env, point.num_envs, iterations, group_size)
     carry = jax.block_until_ready(init(jax.random.PRNGKey(0)))
     compile_start = time.perf_counter()
     compiled = run.lower(carry).compile()
@@ -581,6 +590,7 @@ def run_raw(case: Case, point: Point, preset: Preset, env: Any, timer: Timer, re
         "config": {
             "env": case.env,
             "num_envs": point.num_envs,
+            "env_group_size": group_size,
             "episode_length": case.config.get("episode_length"),
             "policy": "uniform random actions in the env's bounds",
             "resets": False,

@@ -7,7 +7,7 @@ policy and no learning. What one scan iteration does:
 - draw a uniform random action in the env's bounds for every env (one PRNG split and one
   `uniform`: the policy gpu_sac itself uses during start_steps, and one that keeps the simulator
   moving, unlike a zero action, so that MJX's iterative solver does representative work);
-- `vmap(env.step)`.
+- `vmap(env.step)` (or, with group_size, the same grouped stepping as gpu_sac's env_group_size).
 
 What it leaves out, on purpose: no policy network, no replay buffer, no episode bookkeeping and no
 resets (envs run past episode_length; a gpu_sac chunk resets each env once per episode_length
@@ -24,12 +24,14 @@ import jax
 import jax.numpy as jnp
 
 
-def make_raw_sim(env: Any, num_envs: int, length: int):
-    """(init(key) -> carry, run(carry) -> carry): `run` is jit(scan(step, length)), donated."""
-    from gpu_sac.rollout import action_bounds
+def make_raw_sim(env: Any, num_envs: int, length: int, group_size: int | None = None):
+    """(init(key) -> carry, run(carry) -> carry): `run` is jit(scan(step, length)), donated.
+
+    group_size: as gpu_sac's env_group_size (None: one vmap over num_envs)."""
+    from gpu_sac.rollout import action_bounds, batched_step
 
     low, high = action_bounds(env)
-    v_step = jax.vmap(env.step)
+    v_step = batched_step(env, group_size)
     act_size = int(env.action_size)
 
     def init(key: jax.Array):
@@ -49,9 +51,11 @@ def make_raw_sim(env: Any, num_envs: int, length: int):
     return jax.jit(init), jax.jit(run, donate_argnums=0)
 
 
-def time_raw_sim(env: Any, num_envs: int, length: int, repeats: int, seed: int = 0) -> dict[str, Any]:
+def time_raw_sim(
+    env: Any, num_envs: int, length: int, repeats: int, seed: int = 0, group_size: int | None = None
+) -> dict[str, Any]:
     """Compile, one warm-up call, then `repeats` timed calls of `length` vectorised steps each."""
-    init, run = make_raw_sim(env, num_envs, length)
+    init, run = make_raw_sim(env, num_envs, length, group_size)
     carry = init(jax.random.PRNGKey(seed))
     jax.block_until_ready(carry)
     start = time.perf_counter()

@@ -35,6 +35,7 @@ SEED_DEFAULTS: dict[str, Any] = dict(
     num_seeds=1,
     total_steps=1_000_000,
     num_envs=1,
+    env_group_size=None,
     grad_updates_per_step=1,
     steps_per_chunk=10_000,
     episode_length=1000,
@@ -92,6 +93,10 @@ class SACConfig:
     """Env steps to train for, over all envs (rounded up to whole chunks, with a warning)."""
     num_envs: int = UNSET
     """Parallel training envs per agent: one vectorised step collects num_envs transitions."""
+    env_group_size: int | None = UNSET
+    """None: step all num_seeds·num_envs training envs as one vmapped batch (best on a GPU). g:
+    step them as sequential groups of g (must divide num_seeds·num_envs): on a CPU, MJX envs step
+    ~3x faster in groups of 16 (see rollout.batched_step). Changes speed, not what the envs do."""
     grad_updates_per_step: int = UNSET
     """Gradient updates per vectorised env step (so num_envs transitions per this many updates)."""
     steps_per_chunk: int = UNSET
@@ -289,7 +294,12 @@ def validate(config: SACConfig) -> None:
                  "deterministic_policy"):
         if not isinstance(getattr(c, name), bool):
             _fail(name, getattr(c, name), "must be True or False")
+    g = c.env_group_size
+    if g is not None and (isinstance(g, bool) or not isinstance(g, int) or g <= 0):
+        _fail("env_group_size", g, "must be a positive integer or None (one vmapped batch)")
     # Relations between fields.
+    if g is not None and (c.num_seeds * c.num_envs) % g:
+        _fail("env_group_size", g, f"must divide num_seeds·num_envs={c.num_seeds * c.num_envs}")
     if c.buffer_size < c.num_envs:
         _fail("buffer_size", c.buffer_size, f"must be >= num_envs={c.num_envs} (one vectorised step must fit)")
     if c.min_replay_size > c.buffer_size:

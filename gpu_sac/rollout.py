@@ -73,10 +73,42 @@ def reset(env: Any, keys: jax.Array) -> EnvCarry:
     return EnvCarry(jax.vmap(env.reset)(keys), jnp.zeros(m, jnp.int32), jnp.zeros(m, jnp.float32))
 
 
-def make_env_step(env: Any, episode_length: int) -> Callable:
-    """env_step(carry, action (M, act_dim) in [−1, 1], reset_keys (M, 2)) -> (carry, StepOutput)."""
-    low, high = action_bounds(env)
+def batched_step(env: Any, group_size: int | None = None) -> Callable:
+    """step(state (M, ...), action (M, act_dim)) -> state (M, ...): env.step over a flat batch.
+
+    group_size None: one `vmap` over all M envs. group_size g (dividing M): the M envs are stepped
+    as M/g sequential groups of g (`lax.map` over vmapped groups). Why: MJX's constraint solver is a
+    while-loop, and vmapped it iterates until the slowest env of the batch converges, so on a CPU,
+    where the batch is not run in parallel anyway, small groups do less work per env (halfcheetah,
+    raw steps on 2 cores: 3 400 env steps/s for 256 envs in groups of 16, 2 500 in groups of 8,
+    1 100 in groups of 32 or as one batch). On a GPU the batch runs in parallel: use one vmap.
+    Each env's transitions are the same either way (bitwise, in tests/test_train.py's check).
+    """
     v_step = jax.vmap(env.step)
+    if group_size is None:
+        return v_step
+
+    def step(state: Any, action: jax.Array) -> Any:
+        m = action.shape[0]
+        if m <= group_size:
+            return v_step(state, action)
+
+        def grouped(x):
+            return x.reshape((m // group_size, group_size) + x.shape[1:])
+
+        out = jax.lax.map(lambda sa: v_step(*sa), (jax.tree.map(grouped, state), grouped(action)))
+        return jax.tree.map(lambda x: x.reshape((m,) + x.shape[2:]), out)
+
+    return step
+
+
+def make_env_step(env: Any, episode_length: int, group_size: int | None = None) -> Callable:
+    """env_step(carry, action (M, act_dim) in [−1, 1], reset_keys (M, 2)) -> (carry, StepOutput).
+
+    group_size: see `batched_step`.
+    """
+    low, high = action_bounds(env)
+    v_step = batched_step(env, group_size)
     v_reset = jax.vmap(env.reset)
 
     def env_step(carry: EnvCarry, action: jax.Array, reset_keys: jax.Array) -> tuple[EnvCarry, StepOutput]:

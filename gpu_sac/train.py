@@ -97,7 +97,7 @@ def build(config: SACConfig, env: Any = None) -> Program:
     obs_dim, act_dim = _env_dims(env)
     nets = make_networks(config, act_dim)
     update = make_update(config, nets, act_dim)
-    env_step = rollout.make_env_step(env, config.episode_length)
+    env_step = rollout.make_env_step(env, config.episode_length, config.env_group_size)
     S, N, U, B = config.num_seeds, config.num_envs, config.grad_updates_per_step, config.batch_size
     random_iterations = -(-config.start_steps // N)  # compared with the counter: no int32 product
 

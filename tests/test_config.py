@@ -77,6 +77,8 @@ def test_relations_between_fields_are_checked():
         tiny_config(batch_size=128)
     with pytest.raises(ConfigError, match="deterministic_policy=True is invalid: needs learn_alpha=False"):
         tiny_config(deterministic_policy=True)
+    with pytest.raises(ConfigError, match="env_group_size=3 is invalid: must divide num_seeds·num_envs=8"):
+        tiny_config(num_seeds=2, env_group_size=3)
     with pytest.raises(ConfigError, match="total_steps=.*int32"):
         tiny_config(total_steps=2**33, num_envs=1, steps_per_chunk=1)
 

@@ -45,8 +45,8 @@ class CounterEnv:
         return state.replace(pipeline_state=s, obs=s, reward=t, done=(t >= self.terminate_at).astype(jnp.float32))
 
 
-def run_steps(env, episode_length, steps, m=2):
-    env_step = jax.jit(rollout.make_env_step(env, episode_length))
+def run_steps(env, episode_length, steps, m=2, group_size=None):
+    env_step = jax.jit(rollout.make_env_step(env, episode_length, group_size))
     carry = rollout.reset(env, jax.random.split(jax.random.PRNGKey(0), m))
     outs = []
     for i in range(steps):
@@ -96,3 +96,18 @@ def test_replay_buffer_gets_zero_discount_on_termination_and_gamma_with_final_ob
         # next_obs at an episode's end is the final obs of that episode (same start value), not the reset's.
         np.testing.assert_array_equal(np.asarray(rows.next_obs[:, 1]), np.asarray(rows.obs[:, 1]))
         np.testing.assert_array_equal(t_next, np.asarray(rows.obs[:, 0]) + 1)
+
+
+def test_grouped_stepping_gives_the_same_transitions_as_one_vmapped_batch():
+    """env_group_size steps the flat batch as sequential groups: every env's transitions, resets
+    included, are those of the single vmapped batch, in the same rows."""
+    env = CounterEnv(terminate_at=5)
+    carry, outs = run_steps(env, episode_length=3, steps=7, m=6)
+    grouped_carry, grouped_outs = run_steps(env, episode_length=3, steps=7, m=6, group_size=2)
+    for a, b in zip(outs + [carry], grouped_outs + [grouped_carry], strict=True):
+        jax.tree.map(np.testing.assert_array_equal, a, b)
+    # The groups really are stepped one after the other: a scan of 3 steps over groups of 2.
+    state = rollout.reset(env, jax.random.split(jax.random.PRNGKey(0), 6)).state
+    jaxpr = str(jax.make_jaxpr(rollout.batched_step(env, 2))(state, jnp.zeros((6, 1))))
+    assert "scan" in jaxpr and "length=3" in jaxpr
+    assert "scan" not in str(jax.make_jaxpr(rollout.batched_step(env, None))(state, jnp.zeros((6, 1))))

@@ -90,6 +90,15 @@ def test_many_seeds_in_one_program_match_separate_runs():
     assert not np.allclose(np.asarray(together.params["log_alpha"][0]), np.asarray(together.params["log_alpha"][1]))
 
 
+def test_grouped_env_stepping_trains_the_same_agent():
+    """env_group_size changes how the envs are batched, not what they do."""
+    one_batch = train(tiny_config(seed=1))
+    grouped = train(tiny_config(seed=1, env_group_size=2))
+    for a, b in zip(jax.tree.leaves(one_batch.params), jax.tree.leaves(grouped.params), strict=True):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-5, atol=1e-6)
+    assert one_batch.history[-1]["eval_return"] == pytest.approx(grouped.history[-1]["eval_return"], rel=1e-5)
+
+
 def test_train_accepts_any_brax_style_env():
     result = train(tiny_config(total_steps=128), env=Pendulum(g=9.81))
     assert np.isfinite(result.history[-1]["critic_loss"])
