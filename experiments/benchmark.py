@@ -279,7 +279,7 @@ PRESETS: dict[str, Preset] = {
 
 @dataclasses.dataclass(frozen=True)
 class Point:
-    trainer: str  # gpu_sac | gpu_sac_collect | brax_sac | raw_sim
+    trainer: str  # gpu_sac | gpu_sac_collect | brax_sac | raw_sim | raw_sim_vmap
     num_envs: int
     updates: int
     seeds: int
@@ -294,8 +294,11 @@ def points(case: Case, trainers: tuple[str, ...]) -> list[Point]:
     memory is set by the largest run so far)."""
     u0 = case.updates[0]
     out: list[Point] = []
+    group = case.config.get("env_group_size")
     for n in case.num_envs:
         out += [Point("raw_sim", n, 0, 1), Point("gpu_sac", n, u0, 1), Point("brax_sac", n, u0, 1)]
+        if group is not None and n > group:  # the raw simulator as Brax SAC steps it, for reference
+            out.append(Point("raw_sim_vmap", n, 0, 1))
     for u in case.updates:
         out += [Point("gpu_sac", case.updates_at, u, 1), Point("brax_sac", case.updates_at, u, 1)]
     for s in case.seeds:
@@ -572,7 +575,7 @@ def run_raw(case: Case, point: Point, preset: Preset, env: Any, timer: Timer, re
     baseline = live_bytes()
     start = time.perf_counter()
     group_size = case.config.get("env_group_size")
-    if group_size is not None and point.num_envs % group_size:
+    if point.trainer == "raw_sim_vmap" or (group_size is not None and point.num_envs % group_size):
         group_size = None
     init, run = raw_sim.make_raw_sim(env, point.num_envs, iterations, group_size)
     carry = jax.block_until_ready(init(jax.random.PRNGKey(0)))
@@ -605,7 +608,13 @@ def run_raw(case: Case, point: Point, preset: Preset, env: Any, timer: Timer, re
     }
 
 
-RUNNERS = {"gpu_sac": run_gpu_sac, "gpu_sac_collect": run_gpu_sac, "brax_sac": run_brax, "raw_sim": run_raw}
+RUNNERS = {
+    "gpu_sac": run_gpu_sac,
+    "gpu_sac_collect": run_gpu_sac,
+    "brax_sac": run_brax,
+    "raw_sim": run_raw,  # stepped as gpu_sac steps (env_group_size of the case)
+    "raw_sim_vmap": run_raw,  # one vmapped batch, as Brax SAC steps
+}
 
 
 def measure(case: Case, point: Point, preset: Preset, env: Any, args: argparse.Namespace, device: dict) -> dict:

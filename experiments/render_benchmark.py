@@ -31,6 +31,7 @@ TRAINER_LABEL = {
     "gpu_sac": "gpu_sac",
     "brax_sac": "Brax SAC",
     "gpu_sac_collect": "gpu_sac, no updates",
+    "raw_sim_vmap": "raw simulator, one vmapped batch",
 }
 
 
@@ -132,17 +133,22 @@ def render_group(
         out += [f"![env steps/s against num_envs, {case}, {device}]({os.path.relpath(png, md_dir)})", ""]
 
     # num_envs sweep
+    # The raw simulator stepped as one vmapped batch (as Brax SAC steps), where the case steps gpu_sac
+    # and the raw simulator in groups: a column of its own, so that both limits are on the page.
+    with_vmap = any(r["trainer"] == "raw_sim_vmap" for r in records)
     rows = []
     for n in sweeps["num_envs"]:
         g, b, raw = by.get(("gpu_sac", n, u0, 1)), by.get(("brax_sac", n, u0, 1)), by.get(("raw_sim", n, 0, 1))
         rows.append([
             str(n), cell(g), cell(b), ratio(sps(g), sps(b)), cell(raw), ratio(sps(g), sps(raw)),
+            *([cell(by.get(("raw_sim_vmap", n, 0, 1)))] if with_vmap else []),
             cell(g, "updates_per_s"), cell(b, "updates_per_s"),
             " / ".join(fmt_num(r["figures"]["compile_s"]) if r else "–" for r in (g, b, raw)),
         ])
     out += [f"**Env steps per second against num_envs** ({u0} update(s) per vectorised step, one agent)", ""]
     out += table(
         ["num_envs", "gpu_sac", "Brax SAC", "gpu_sac / Brax", "raw simulator", "gpu_sac / raw",
+         *(["raw simulator, one vmapped batch"] if with_vmap else []),
          "gpu_sac updates/s", "Brax updates/s", "compile s (gpu_sac / Brax / raw)"],
         rows,
     )
@@ -193,7 +199,7 @@ def render_group(
     rows = []
     for r in sorted(records, key=lambda r: (r["trainer"], r["point"]["num_envs"], r["point"]["grad_updates_per_step"],
                                              r["point"]["num_seeds"])):
-        if r["trainer"] == "raw_sim":
+        if r["trainer"].startswith("raw_sim"):
             continue
         p = r["point"]
         rows.append([TRAINER_LABEL[r["trainer"]], str(p["num_envs"]), str(p["grad_updates_per_step"]),
@@ -254,6 +260,7 @@ def plot(records: list[dict[str, Any]], sweeps: dict[str, Any], path: Path, titl
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
     lines = [
         ("raw_sim", 0, "raw simulator (no learning)", "k", "s"),
+        ("raw_sim_vmap", 0, "raw simulator, one vmapped batch (as Brax steps)", "tab:gray", "x"),
         ("gpu_sac_collect", 0, "gpu_sac, no updates", "tab:green", "^"),
         ("gpu_sac", u0, f"gpu_sac ({u0} update/step)", "tab:blue", "o"),
         ("brax_sac", u0, f"Brax SAC ({u0} update/step)", "tab:orange", "D"),
@@ -271,7 +278,7 @@ def plot(records: list[dict[str, Any]], sweeps: dict[str, Any], path: Path, titl
             hi.append(f["max"] - f["median"])
         if xs:
             ax.errorbar(xs, ys, yerr=[lo, hi], label=label, color=color, marker=marker, capsize=3,
-                        linestyle="--" if trainer in ("raw_sim", "gpu_sac_collect") else "-")
+                        linestyle="--" if trainer in ("raw_sim", "raw_sim_vmap", "gpu_sac_collect") else "-")
     ax.set_xscale("log", base=2)
     ax.set_yscale("log")
     ax.set_xlabel("num_envs (parallel envs per agent)")
