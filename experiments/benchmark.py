@@ -138,50 +138,60 @@ CPU_SAC = dict(
 )
 
 
+def full_replay(base: Case, name: str, **config: Any) -> Case:
+    """base's config (with `config` overrides) at one point (num_envs=base.updates_at, base.updates[0]
+    updates per step) with min replay = capacity: both trainers fill the buffer before they learn
+    (untimed), so every timed insert lands in a full buffer (the description says why that matters)."""
+    fields = dict(base.config, **config)
+    fields["min_replay_size"] = fields["buffer_size"]
+    n = base.updates_at
+    return Case(
+        name=name,
+        env=base.env,
+        config=fields,
+        num_envs=(n,),
+        updates=(base.updates[0],),
+        updates_at=n,
+        seeds=(1,),
+        seeds_at=n,
+        collect_at=(),
+        description=f"The {base.name} config with the replay buffer full during every timed chunk (min replay = "
+        f"capacity {fields['buffer_size']:,}): the steady state of a run longer than its buffer, where Brax's "
+        "UniformSamplingQueue rolls the whole buffer (jnp.roll) on every insert and gpu_sac writes its rows in place",
+    )
 
-def FULL_REPLAY(config: dict[str, Any]) -> dict[str, Any]:  # noqa: N802 (a config transform, named like one)
-    """The same config measured with the replay buffer full in every timed chunk: min replay =
-    capacity, so both trainers fill the buffer before they learn (untimed) and every timed insert
-    lands in a full buffer, the steady state of any run longer than its buffer."""
-    return dict(config, min_replay_size=config["buffer_size"])
 
+HALFCHEETAH_CPU = Case(
+    name="halfcheetah-cpu",
+    env="halfcheetah",
+    config=CPU_SAC,
+    num_envs=(16, 64, 256),
+    updates=(1, 4),
+    updates_at=16,
+    seeds=(1, 4),
+    seeds_at=16,
+    collect_at=(256,),
+    description="Brax halfcheetah (MJX); Playground DM Control SAC config scaled down for a CPU; gpu_sac "
+    "and the raw simulator step the envs in groups of 16 (env_group_size=16), Brax SAC in one "
+    "vmapped batch",
+)
 
-FULL_REPLAY_DESCRIPTION = (
-    "The {} config with the replay buffer full during every timed chunk (min replay = capacity): the "
-    "steady state of a run longer than its buffer, where Brax's UniformSamplingQueue rolls the whole "
-    "buffer (jnp.roll) on every insert and gpu_sac writes its rows in place"
+CHEETAH_RUN_GPU = Case(
+    name="CheetahRun-playground",
+    env="CheetahRun",
+    config=PLAYGROUND_SAC,
+    num_envs=(16, 64, 128, 256, 1024, 4096),
+    updates=(8, 1, 16),
+    updates_at=128,
+    seeds=(1, 2, 4, 8),
+    seeds_at=128,
+    collect_at=(16, 64, 128, 256, 1024, 4096),
+    description="Playground CheetahRun (MJX), Playground's published DM Control SAC config",
 )
 
 PRESETS: dict[str, Preset] = {
     "cpu": Preset(
-        cases=(
-            Case(
-                name="halfcheetah-cpu",
-                env="halfcheetah",
-                config=CPU_SAC,
-                num_envs=(16, 64, 256),
-                updates=(1, 4),
-                updates_at=16,
-                seeds=(1, 4),
-                seeds_at=16,
-                collect_at=(256,),
-                description="Brax halfcheetah (MJX); Playground DM Control SAC config scaled down for a CPU; gpu_sac "
-                "and the raw simulator step the envs in groups of 16 (env_group_size=16), Brax SAC in one "
-                "vmapped batch",
-            ),
-            Case(
-                name="halfcheetah-cpu-full-replay",
-                env="halfcheetah",
-                config=FULL_REPLAY(CPU_SAC),
-                num_envs=(16,),
-                updates=(1,),
-                updates_at=16,
-                seeds=(1,),
-                seeds_at=16,
-                collect_at=(),
-                description=FULL_REPLAY_DESCRIPTION.format("halfcheetah-cpu"),
-            ),
-        ),
+        cases=(HALFCHEETAH_CPU, full_replay(HALFCHEETAH_CPU, "halfcheetah-cpu-full-replay")),
         chunk_steps=2048,
         min_iterations=8,
         repeats=3,
@@ -189,39 +199,14 @@ PRESETS: dict[str, Preset] = {
     # The seed's default replay capacity (10⁶) in the steady state: ~25 min on a 2-core CPU, most of
     # it filling the two buffers; a separate preset so that the default one stays short.
     "cpu-seed-capacity": Preset(
-        cases=(
-            Case(
-                name="halfcheetah-cpu-full-replay-1M",
-                env="halfcheetah",
-                config=FULL_REPLAY(dict(CPU_SAC, buffer_size=1_000_000)),
-                num_envs=(16,),
-                updates=(1,),
-                updates_at=16,
-                seeds=(1,),
-                seeds_at=16,
-                collect_at=(),
-                description=FULL_REPLAY_DESCRIPTION.format("halfcheetah-cpu")
-                + ", at the seed's replay capacity of 10⁶",
-            ),
-        ),
+        cases=(full_replay(HALFCHEETAH_CPU, "halfcheetah-cpu-full-replay-1M", buffer_size=1_000_000),),
         chunk_steps=2048,
         min_iterations=8,
         repeats=3,
     ),
     "gpu": Preset(
         cases=(
-            Case(
-                name="CheetahRun-playground",
-                env="CheetahRun",
-                config=PLAYGROUND_SAC,
-                num_envs=(16, 64, 128, 256, 1024, 4096),
-                updates=(8, 1, 16),
-                updates_at=128,
-                seeds=(1, 2, 4, 8),
-                seeds_at=128,
-                collect_at=(16, 64, 128, 256, 1024, 4096),
-                description="Playground CheetahRun (MJX), Playground's published DM Control SAC config",
-            ),
+            CHEETAH_RUN_GPU,
             Case(
                 name="HumanoidWalk-playground",
                 env="HumanoidWalk",
@@ -234,18 +219,7 @@ PRESETS: dict[str, Preset] = {
                 collect_at=(128,),
                 description="Playground HumanoidWalk (MJX), Playground's published DM Control SAC config",
             ),
-            Case(
-                name="CheetahRun-playground-full-replay",
-                env="CheetahRun",
-                config=FULL_REPLAY(PLAYGROUND_SAC),
-                num_envs=(128,),
-                updates=(8,),
-                updates_at=128,
-                seeds=(1,),
-                seeds_at=128,
-                collect_at=(),
-                description=FULL_REPLAY_DESCRIPTION.format("CheetahRun-playground"),
-            ),
+            full_replay(CHEETAH_RUN_GPU, "CheetahRun-playground-full-replay"),
         ),
         chunk_steps=0,
         min_iterations=100,

@@ -122,8 +122,8 @@ def load_policy(path: str | os.PathLike, agent: int = 0) -> Callable:
         low=jnp.asarray(payload["low"]),
         high=jnp.asarray(payload["high"]),
     )
-    base = make_act(meta["act_dim"], tuple(meta["hidden_sizes"]), meta["log_std_min"], meta["log_std_max"],
-                    meta["deterministic_policy"])
+    base = make_act(meta["obs_dim"], meta["act_dim"], tuple(meta["hidden_sizes"]), meta["log_std_min"],
+                    meta["log_std_max"], meta["deterministic_policy"])
 
     def act(obs: jax.Array, key: jax.Array | None = None, deterministic: bool = True) -> jax.Array:
         return base(params, obs, key=key, deterministic=deterministic)

@@ -26,12 +26,12 @@ class PolicyParams:
 
 
 def make_act(
-    act_dim: int, hidden_sizes: tuple[int, ...], log_std_min: float = -20.0, log_std_max: float = 2.0,
-    deterministic_policy: bool = False,
+    obs_dim: int, act_dim: int, hidden_sizes: tuple[int, ...], log_std_min: float = -20.0,
+    log_std_max: float = 2.0, deterministic_policy: bool = False,
 ) -> Callable:
     """act(policy_params, obs, key=None, deterministic=True) -> action within [low, high].
 
-    obs: (obs_dim,) or (batch, obs_dim); the action has the same leading shape. The deterministic
+    obs: (..., obs_dim), e.g. (obs_dim,) or (batch, obs_dim); the action has the same leading shape. The deterministic
     action is tanh(mean) (seed pitfall 7); a stochastic one needs `key`.
     """
     actor = Actor(act_dim, hidden_sizes, log_std_min, log_std_max)
@@ -39,7 +39,6 @@ def make_act(
     def act(policy: PolicyParams, obs: jax.Array, key: jax.Array | None = None, deterministic: bool = True):
         # Shapes are static under jit, so a wrong observation size is caught at trace time with a
         # message naming both sizes, rather than as a broadcasting error deep inside the actor.
-        obs_dim = policy.actor_params["params"]["MLP_0"]["Dense_0"]["kernel"].shape[0]
         if jnp.ndim(obs) == 0 or jnp.shape(obs)[-1] != obs_dim:
             raise ValueError(f"obs has shape {jnp.shape(obs)}: this policy takes (..., {obs_dim})")
         mean, log_std = actor.apply(policy.actor_params, normalizer.normalize(policy.obs_stats, obs))

@@ -235,7 +235,9 @@ def build(config: SACConfig, env: Any = None) -> Program:
         return jnp.tanh(mean)
 
     evaluate = rollout.make_evaluate(env, config.episode_length, max(config.eval_episodes, 1), deterministic_action)
-    act = make_act(act_dim, config.hidden_sizes, config.log_std_min, config.log_std_max, config.deterministic_policy)
+    act = make_act(
+        obs_dim, act_dim, config.hidden_sizes, config.log_std_min, config.log_std_max, config.deterministic_policy
+    )
     return Program(
         config=config,
         env=env,

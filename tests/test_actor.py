@@ -77,7 +77,7 @@ def test_actions_are_scaled_to_the_env_bounds():
     np.testing.assert_allclose(np.asarray(scale_action(jnp.array([1.0, 1.0]), low, high)), [2.0, 10.0])
     np.testing.assert_allclose(np.asarray(scale_action(jnp.array([0.0, 0.0]), low, high)), [0.0, 5.0])
     # Stochastic actions from a policy with a huge mean stay inside the bounds.
-    act = make_act(2, (8,))
+    act = make_act(3, 2, (8,))
     params = Actor(2, (8,)).init(jax.random.PRNGKey(0), jnp.zeros(3))
     params["params"]["mean"]["bias"] = jnp.array([50.0, -50.0])
     policy = PolicyParams(params, None, low, high)
@@ -89,7 +89,7 @@ def test_actions_are_scaled_to_the_env_bounds():
 def test_evaluation_action_is_tanh_of_the_mean():
     actor = Actor(2, (8,))
     params = actor.init(jax.random.PRNGKey(0), jnp.zeros(3))
-    act = make_act(2, (8,))
+    act = make_act(3, 2, (8,))
     policy = PolicyParams(params, None, -jnp.ones(2), jnp.ones(2))
     obs = jax.random.normal(jax.random.PRNGKey(3), (5, 3))
     mean, _ = actor.apply(params, obs)
