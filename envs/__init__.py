@@ -1,46 +1,133 @@
-"""Environments behind one `make(name)`: Brax-style objects with reset(key) -> State and
-step(State, action) -> State, plus observation_size and action_size.
+"""Environments behind one registry: name → (family, maker, preset).
 
 - `pendulum`: Gym's Pendulum-v1 in pure JAX (trains in minutes on a CPU).
-- every Brax environment by name, MJX backend by default (`backend=` for the others).
+- every Brax environment by name, MJX backend by default (`brax_backend` for the others).
 - MuJoCo Playground's DM Control suite by its registry names, MJX (`impl="jax"`) by default.
+- `custom`: no maker; for `train(SACConfig(env="custom", ...), env=my_env)` with an env of your own.
 
-The trainer, not the env, handles episode ends: it truncates at `episode_length`, keeps the true
-final observation, and resets each finished env with a fresh key. So `make` returns the raw env,
-with no episode or auto-reset wrapper. Envs whose actions are not in [-1, 1] give `action_bounds`
-(low, high), each of shape (action_size,).
+An env is a Brax-style object: reset(key) -> State, step(State, action) -> State, State.obs /
+.reward / .done, `observation_size` and `action_size` (optional `action_bounds` = (low, high), each
+(action_size,); otherwise actions are in [-1, 1]). The trainer, not the env, handles episode ends: it
+truncates at `episode_length`, keeps the true final observation, and resets each finished env with
+a fresh key. So makers return the raw env, with no episode or auto-reset wrapper, and
+`check_env` refuses an env that has them.
+
+A new family registers its names here, with a maker that takes the family's options (config fields
+such as `brax_backend`, named in `EnvSpec.options`) and a preset per name.
 """
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Callable, Mapping
 from typing import Any
 
+from envs import brax_envs, pendulum, playground_envs
 from envs.brax_envs import BRAX_ENVS
 from envs.playground_envs import PLAYGROUND_ENVS
 
-PURE_JAX_ENVS = ("pendulum",)
+
+@dataclasses.dataclass(frozen=True)
+class EnvSpec:
+    """One registered env: make(**options) -> env; preset: the SACConfig fields it sets."""
+
+    name: str
+    family: str
+    make: Callable[..., Any]
+    preset: Mapping[str, Any]
+    options: tuple[str, ...] = ()  # SACConfig fields passed to make() by make_env
+
+
+def _no_maker(**_: Any) -> Any:
+    raise ValueError(
+        "env='custom' has no maker: pass your env object, train(SACConfig(env='custom', ...), env=my_env)"
+    )
+
+
+REGISTRY: dict[str, EnvSpec] = {}
+
+
+def register(spec: EnvSpec) -> None:
+    """Add (or replace) a name in the registry."""
+    REGISTRY[spec.name] = spec
+
+
+register(EnvSpec("pendulum", "pure_jax", lambda: pendulum.Pendulum(), pendulum.PRESET))
+for _name in BRAX_ENVS:
+    register(EnvSpec(_name, "brax", lambda backend="mjx", _n=_name: brax_envs.make_brax(_n, backend=backend),
+                     brax_envs.preset(_name), options=("brax_backend",)))
+for _name in PLAYGROUND_ENVS:
+    register(EnvSpec(_name, "playground", lambda impl="jax", _n=_name: playground_envs.make_playground(_n, impl=impl),
+                     playground_envs.preset(_name), options=("playground_impl",)))
+register(EnvSpec("custom", "custom", _no_maker, {}))
+
+# SACConfig field → the maker's keyword.
+_OPTION_KEYWORDS = {"brax_backend": "backend", "playground_impl": "impl"}
 
 
 def names() -> tuple[str, ...]:
-    """Every name `make` accepts."""
-    return PURE_JAX_ENVS + BRAX_ENVS + PLAYGROUND_ENVS
+    """Every registered name."""
+    return tuple(REGISTRY)
 
 
-def make(name: str, *, brax_backend: str = "mjx", playground_impl: str = "jax", **kwargs: Any) -> Any:
-    """The environment called `name`; kwargs go to the env's constructor."""
-    if name == "pendulum":
-        from envs.pendulum import Pendulum
-
-        return Pendulum(**kwargs)
-    if name in BRAX_ENVS:
-        from envs.brax_envs import make_brax
-
-        return make_brax(name, backend=brax_backend, **kwargs)
-    if name in PLAYGROUND_ENVS:
-        from envs.playground_envs import make_playground
-
-        return make_playground(name, impl=playground_impl, **kwargs)
-    raise ValueError(f"unknown env {name!r}; choose one of: {', '.join(names())}")
+def spec(name: str) -> EnvSpec:
+    if name not in REGISTRY:
+        raise ValueError(f"unknown env {name!r}; choose one of: {', '.join(names())}")
+    return REGISTRY[name]
 
 
-__all__ = ["BRAX_ENVS", "PLAYGROUND_ENVS", "PURE_JAX_ENVS", "make", "names"]
+def preset(name: str) -> dict[str, Any]:
+    """The SACConfig fields that env `name` sets on top of the seed's defaults."""
+    return dict(spec(name).preset)
+
+
+def make_env(config: Any) -> Any:
+    """The raw env that `config` names, with its family's options taken from the config."""
+    s = spec(config.env)
+    return s.make(**{_OPTION_KEYWORDS[o]: getattr(config, o) for o in s.options})
+
+
+def make(name: str, **options: Any) -> Any:
+    """The raw env called `name`; options: the family's maker keywords (backend=, impl=)."""
+    return spec(name).make(**options)
+
+
+# Class names of the wrappers that Brax's and Playground's training loops put around an env: they end
+# episodes and auto-reset inside step(), so every time limit would reach us as a termination and the
+# final observation would already be replaced by the reset one.
+_TRAINING_WRAPPERS = ("EpisodeWrapper", "AutoResetWrapper", "BraxAutoResetWrapper", "VmapWrapper",
+                      "DomainRandomizationVmapWrapper", "BraxDomainRandomizationVmapWrapper", "EvalWrapper")
+
+
+def check_env(env: Any) -> tuple[int, int]:
+    """(obs_dim, act_dim) of a gpu_sac env; ValueError saying what is missing or wrong otherwise."""
+    missing = [a for a in ("reset", "step", "observation_size", "action_size") if not hasattr(env, a)]
+    if missing:
+        raise ValueError(
+            f"{type(env).__name__} is not a gpu_sac env: it lacks {', '.join(missing)}. An env needs "
+            "reset(key) -> State, step(State, action) -> State (State with .obs, .reward, .done), "
+            "observation_size and action_size (see envs/__init__.py)"
+        )
+    wrapper, inner = None, env
+    while inner is not None:
+        if type(inner).__name__ in _TRAINING_WRAPPERS:
+            wrapper = wrapper or type(inner).__name__
+        inner = getattr(inner, "env", None)
+    if wrapper is not None:
+        raise ValueError(
+            f"env is wrapped for training ({wrapper}): gpu_sac ends episodes and resets envs itself, and "
+            "through such a wrapper every time limit would count as a termination and the final observation "
+            "would be lost. Pass the raw env (e.g. brax.envs.get_environment(name) or "
+            "mujoco_playground.registry.load(name)), without wrap_for_brax_training or training wrappers"
+        )
+    obs_size, act_size = env.observation_size, env.action_size
+    if not isinstance(obs_size, int) and not hasattr(obs_size, "__index__"):
+        raise ValueError(
+            f"observation_size={obs_size!r}: gpu_sac needs flat array observations (an int size), "
+            "not a dict of observations"
+        )
+    return int(obs_size), int(act_size)
+
+
+__all__ = ["BRAX_ENVS", "PLAYGROUND_ENVS", "REGISTRY", "EnvSpec", "check_env", "make", "make_env", "names",
+           "preset", "register", "spec"]

@@ -14,6 +14,38 @@ PLAYGROUND_ENVS = (
     "SwimmerSwimmer6", "WalkerRun", "WalkerStand", "WalkerWalk",
 )
 
+# MuJoCo Playground's published SAC config for its DM Control suite
+# (mujoco_playground/config/dm_control_suite_params.py, `brax_sac_config`): 128 envs, batch 512,
+# 8 gradient updates per env step, lr 1e-3, replay 4 194 304 (1048576 * 4), min replay 8 192,
+# LayerNorm critics, normalised observations, γ 0.99, reward scale 1, 1 000-step episodes,
+# 5 M env steps (10 M for CheetahRun, HumanoidWalk, WalkerRun, Acrobot*, Finger*, Hopper*).
+PLAYGROUND_DM_CONTROL = dict(
+    total_steps=5_000_000,
+    num_envs=128,
+    grad_updates_per_step=8,
+    steps_per_chunk=500_000,
+    episode_length=1000,
+    batch_size=512,
+    buffer_size=1048576 * 4,
+    start_steps=8192,
+    min_replay_size=8192,
+    actor_lr=1e-3,
+    critic_lr=1e-3,
+    alpha_lr=1e-3,
+    critic_layer_norm=True,
+    normalize_observations=True,
+)
+_PLAYGROUND_10M = ("CheetahRun", "HumanoidWalk", "WalkerRun", "PendulumSwingup")
+_PLAYGROUND_10M_PREFIXES = ("Acrobot", "Finger", "Hopper", "Swimmer")
+
+
+def preset(name: str) -> dict[str, Any]:
+    """Playground's DM Control SAC config, with its 10 M step budget where it gives one."""
+    out = dict(PLAYGROUND_DM_CONTROL)
+    if name in _PLAYGROUND_10M or name.startswith(_PLAYGROUND_10M_PREFIXES):
+        out["total_steps"] = 10_000_000
+    return out
+
 
 def make_playground(name: str, impl: str = "jax", **config_overrides: Any) -> Any:
     """The Playground env with `impl` ("jax": MJX; "warp": MuJoCo Warp, needs warp-lang).

@@ -1,6 +1,6 @@
 """SACConfig: the frozen, validated configuration of one training run.
 
-`SACConfig(env=name, **fields)` takes the env's preset (`gpu_sac.presets`) for every field the
+`SACConfig(env=name, **fields)` takes the env's preset (`envs.preset`, from the env family's module) for every field the
 caller does not pass, and the seed's defaults (`SEED_DEFAULTS`, from `seed/sac.md` §5) for every
 field the preset does not set. The config is validated once, here, before anything is compiled:
 a bad value raises `ConfigError` naming the field, the value and what is allowed.
@@ -11,8 +11,6 @@ from __future__ import annotations
 import dataclasses
 import math
 from typing import Any, Literal
-
-from gpu_sac import presets
 
 
 class ConfigError(ValueError):
@@ -174,7 +172,9 @@ class SACConfig:
 
     def __post_init__(self) -> None:
         _check_env_name(self.env)
-        preset = presets.preset(self.env)
+        import envs
+
+        preset = envs.preset(self.env)
         for field in dataclasses.fields(self):
             if getattr(self, field.name) is UNSET:
                 value = preset.get(field.name, SEED_DEFAULTS.get(field.name))

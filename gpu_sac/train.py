@@ -73,16 +73,6 @@ class Program(NamedTuple):
     act: Callable  # (PolicyParams, obs, key=None, deterministic=True) -> action
 
 
-def _env_dims(env: Any) -> tuple[int, int]:
-    obs_size, act_size = env.observation_size, env.action_size
-    if not isinstance(obs_size, (int, np.integer)):
-        raise ValueError(
-            f"observation_size={obs_size!r}: gpu_sac needs flat array observations (an int size), "
-            "not a dict of observations"
-        )
-    return int(obs_size), int(act_size)
-
-
 def seed_keys(config: SACConfig) -> jax.Array:
     """(S, 2): PRNGKey(seed + s) for agent s."""
     return jnp.stack([jax.random.PRNGKey(config.seed + s) for s in range(config.num_seeds)])
@@ -93,8 +83,8 @@ def build(config: SACConfig, env: Any = None) -> Program:
     import envs
 
     if env is None:
-        env = envs.make(config.env, brax_backend=config.brax_backend, playground_impl=config.playground_impl)
-    obs_dim, act_dim = _env_dims(env)
+        env = envs.make_env(config)
+    obs_dim, act_dim = envs.check_env(env)
     nets = make_networks(config, act_dim)
     update = make_update(config, nets, act_dim)
     env_step = rollout.make_env_step(env, config.episode_length, config.env_group_size)
@@ -324,10 +314,12 @@ def train(
     state: TrainState | None = None,
     history: list[dict[str, Any]] | None = None,
     verbose: bool = False,
+    program: Program | None = None,
 ) -> TrainResult:
     """Train SAC as configured; return parameters, per-chunk history and the final state.
 
-    env: any Brax-style env object (default: `envs.make(config.env)`). callback(state, record) runs
+    env: any Brax-style env object (default: `envs.make_env(config)`). program: one already built
+    by `build(config, env)` (run_experiment builds it once and passes it). callback(state, record) runs
     after each chunk (checkpoints, logs, progress bars). state/history: continue a run from a
     TrainState taken after a chunk (resume), skipping init.
 
@@ -338,7 +330,10 @@ def train(
     q, target_q, entropy. With num_seeds > 1, each figure is a list, one per agent.
     """
     start = time.perf_counter()
-    program = build(config, env)
+    if program is None:
+        program = build(config, env)
+    elif program.config != config:
+        raise ValueError("train(config, program=...): the program was built for another config")
     memory.check_fits(config, program.obs_dim, program.act_dim)
     if config.trained_steps != config.total_steps:
         warnings.warn(
