@@ -215,8 +215,6 @@ def restore(directory: str | os.PathLike, program: Any, step: int | None = None)
 def _restore_one(directory: str | os.PathLike, step: int, meta: dict[str, Any], program: Any) -> Restored:
     import orbax.checkpoint as ocp
 
-    from gpu_sac import replay
-
     if meta.get("format") != FORMAT:
         raise CheckpointError(f"checkpoint {directory}/{step} has format {meta.get('format')!r}, not {FORMAT!r}")
     template = state_template(program)
@@ -249,10 +247,9 @@ def _restore_one(directory: str | os.PathLike, step: int, meta: dict[str, Any], 
     manager.close()
     arrays = restored.state
     fresh_buffer = None
-    if not buffer_saved:
-        config = program.config
-        one = replay.init(config.buffer_size, program.obs_dim, program.act_dim, config.prioritized_replay)
-        stacked = jax.tree.map(lambda x: jnp.stack([x] * config.num_seeds), one)
+    if not buffer_saved:  # an empty buffer per agent, made by the run's replay record (any layout)
+        one = program.replay.init()
+        stacked = jax.tree.map(lambda x: jnp.stack([x] * program.config.num_seeds), one)
         fresh_buffer = dict(zip(_paths(stacked)[0], _paths(stacked)[1], strict=True))
     out = []
     for i, (path, leaf) in enumerate(zip(paths, leaves, strict=True)):

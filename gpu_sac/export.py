@@ -100,6 +100,7 @@ def load_policy(path: str | os.PathLike, agent: int = 0) -> Callable:
     from flax import serialization
 
     from gpu_sac import normalizer
+    from gpu_sac.networks import make_networks
     from gpu_sac.policy import PolicyParams, make_act
 
     file = policy_file(path)
@@ -122,8 +123,7 @@ def load_policy(path: str | os.PathLike, agent: int = 0) -> Callable:
         low=jnp.asarray(payload["low"]),
         high=jnp.asarray(payload["high"]),
     )
-    base = make_act(meta["obs_dim"], meta["act_dim"], tuple(meta["hidden_sizes"]), meta["log_std_min"],
-                    meta["log_std_max"], meta["deterministic_policy"])
+    base = make_act(make_networks(_actor_fields(meta), meta["obs_dim"], meta["act_dim"]))
 
     def act(obs: jax.Array, key: jax.Array | None = None, deterministic: bool = True) -> jax.Array:
         return base(params, obs, key=key, deterministic=deterministic)
@@ -132,3 +132,14 @@ def load_policy(path: str | os.PathLike, agent: int = 0) -> Callable:
     act.params = params
     act.agent = agent
     return act
+
+
+def _actor_fields(meta: dict[str, Any]) -> Any:
+    """The network fields of the exported run's config: the actor's from the file; the critics' are
+    not exported, so any valid values do (make_networks builds but never runs them here)."""
+    import types
+
+    return types.SimpleNamespace(
+        hidden_sizes=tuple(meta["hidden_sizes"]), log_std_min=meta["log_std_min"], log_std_max=meta["log_std_max"],
+        deterministic_policy=meta["deterministic_policy"], n_critics=1, critic_layer_norm=False, actor_q="min",
+    )

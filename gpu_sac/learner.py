@@ -19,8 +19,8 @@ from flax import struct
 
 from gpu_sac import normalizer
 from gpu_sac.config import SACConfig
-from gpu_sac.losses import Networks, actor_loss, alpha_loss, critic_loss
-from gpu_sac.networks import Actor, CriticEnsemble
+from gpu_sac.losses import actor_loss, alpha_loss, critic_loss
+from gpu_sac.networks import SACNetworks
 from gpu_sac.replay import Transition
 
 
@@ -36,12 +36,6 @@ class AgentState:
     critic_opt_state: Any
     alpha_opt_state: Any
     obs_stats: normalizer.RunningStats | None  # None when observations are not normalised
-
-
-def make_networks(config: SACConfig, act_dim: int) -> Networks:
-    actor = Actor(act_dim, config.hidden_sizes, config.log_std_min, config.log_std_max)
-    critic = CriticEnsemble(config.n_critics, config.hidden_sizes, config.critic_layer_norm)
-    return Networks(actor.apply, critic.apply, config.deterministic_policy)
 
 
 def _optimizer(config: SACConfig, lr: float, horizon: int) -> optax.GradientTransformation:
@@ -69,15 +63,11 @@ def target_entropy(config: SACConfig, act_dim: int) -> float:
     return -float(act_dim) if config.target_entropy is None else float(config.target_entropy)
 
 
-def init_agent(config: SACConfig, obs_dim: int, act_dim: int, key: jax.Array) -> AgentState:
+def init_agent(config: SACConfig, nets: SACNetworks, key: jax.Array) -> AgentState:
     """Fresh parameters; target critics start equal to the critics (seed §5 trick 4)."""
     actor_key, critic_key = jax.random.split(key)
-    obs = jnp.zeros((1, obs_dim))
-    action = jnp.zeros((1, act_dim))
-    actor_params = Actor(act_dim, config.hidden_sizes, config.log_std_min, config.log_std_max).init(actor_key, obs)
-    critic_params = CriticEnsemble(config.n_critics, config.hidden_sizes, config.critic_layer_norm).init(
-        critic_key, obs, action
-    )
+    actor_params = nets.actor_init(actor_key)
+    critic_params = nets.critic_init(critic_key)
     # α = 0 (the ablation) is kept as log α = 0 and never read: a fixed α comes from the config.
     log_alpha = jnp.asarray(math.log(config.init_alpha) if config.init_alpha > 0 else 0.0, jnp.float32)
     actor_opt, critic_opt, alpha_opt = make_optimizers(config)
@@ -89,15 +79,17 @@ def init_agent(config: SACConfig, obs_dim: int, act_dim: int, key: jax.Array) ->
         actor_opt_state=actor_opt.init(actor_params),
         critic_opt_state=critic_opt.init(critic_params),
         alpha_opt_state=alpha_opt.init(log_alpha),
-        obs_stats=normalizer.init(obs_dim) if config.normalize_observations else None,
+        obs_stats=normalizer.init(nets.obs_dim) if config.normalize_observations else None,
     )
 
 
 def current_alpha(config: SACConfig, log_alpha: jax.Array) -> jax.Array:
-    """α as the losses use it: exp(log α) when learned, else the fixed init_alpha."""
-    if config.learn_alpha:
-        return jnp.exp(log_alpha)
-    return jnp.asarray(config.init_alpha, jnp.float32)
+    """α as the losses use it: exp(log α) when learned, else the fixed init_alpha; within
+    [alpha_min, alpha_max] where those are set (the config refuses an init_alpha outside them)."""
+    alpha = jnp.exp(log_alpha) if config.learn_alpha else jnp.asarray(config.init_alpha, jnp.float32)
+    if config.alpha_min is not None or config.alpha_max is not None:
+        alpha = jnp.clip(alpha, config.alpha_min, config.alpha_max)
+    return alpha
 
 
 def polyak(params, target_params, tau: float):
@@ -105,71 +97,75 @@ def polyak(params, target_params, tau: float):
     return optax.incremental_update(params, target_params, tau)
 
 
-def make_update(config: SACConfig, nets: Networks, act_dim: int) -> Callable:
-    """update(agent, batch, weight, key, update_index) -> (agent, metrics, td_error (B,)).
+def make_update(config: SACConfig, nets: SACNetworks) -> Callable:
+    """update(agent, batch, weight, key, update_index) -> (agent, metrics, td_abs (B,)).
 
     batch: raw (unnormalised) transitions of leading shape (B,); weight: (B,) importance weights;
     update_index: () int32, the index of this gradient update in the run (for policy_delay).
+    metrics: metrics.LEARNER, each (). td_abs: mean over critics of |TD error|, for priorities.
     """
-    actor_opt, critic_opt, alpha_opt = make_optimizers(config)
-    h_target = target_entropy(config, act_dim)
-    log_alpha_bounds = (
-        -jnp.inf if config.alpha_min is None else math.log(config.alpha_min),
-        jnp.inf if config.alpha_max is None else math.log(config.alpha_max),
-    )
+    optimizers = make_optimizers(config)
+    losses = make_total_loss(config, nets)
 
     def update(agent: AgentState, batch: Transition, weight: jax.Array, key: jax.Array, update_index: jax.Array):
         batch = batch._replace(
             obs=normalizer.normalize(agent.obs_stats, batch.obs),
             next_obs=normalizer.normalize(agent.obs_stats, batch.next_obs),
         )
-        critic_key, actor_key = jax.random.split(key)
-
-        def total_loss(params):
-            actor_params, critic_params, log_alpha = params
-            alpha = current_alpha(config, log_alpha)
-            c_loss, c_aux = critic_loss(
-                nets, critic_params, agent.target_critic_params, actor_params, alpha, batch, weight, critic_key
-            )
-            a_loss, log_prob = actor_loss(
-                nets, actor_params, critic_params, alpha, batch.obs, actor_key, config.actor_q
-            )
-            t_loss = alpha_loss(log_alpha, log_prob, h_target) if config.learn_alpha else jnp.zeros(())
-            aux = dict(c_aux, critic_loss=c_loss, actor_loss=a_loss, alpha_loss=t_loss,
-                       entropy=-log_prob.mean(), alpha=alpha)
-            return c_loss + a_loss + t_loss, aux
-
         params = (agent.actor_params, agent.critic_params, agent.log_alpha)
-        (actor_grad, critic_grad, alpha_grad), aux = jax.grad(total_loss, has_aux=True)(params)
-
-        updates, critic_opt_state = critic_opt.update(critic_grad, agent.critic_opt_state, agent.critic_params)
-        critic_params = optax.apply_updates(agent.critic_params, updates)
-
-        updates, actor_opt_state = actor_opt.update(actor_grad, agent.actor_opt_state, agent.actor_params)
-        actor_params = optax.apply_updates(agent.actor_params, updates)
-        log_alpha, alpha_opt_state = agent.log_alpha, agent.alpha_opt_state
-        if config.learn_alpha:
-            updates, alpha_opt_state = alpha_opt.update(alpha_grad, agent.alpha_opt_state, agent.log_alpha)
-            log_alpha = jnp.clip(optax.apply_updates(agent.log_alpha, updates), *log_alpha_bounds)
+        grads, aux = jax.grad(losses, has_aux=True)(params, agent.target_critic_params, batch, weight, key)
+        new = apply_gradients(config, optimizers, agent, grads)
         # Delayed policy updates: actor and α move on every policy_delay-th update only.
         if config.policy_delay > 1:
             keep = update_index % config.policy_delay != 0
-            choose = lambda new, old: jax.tree.map(lambda n, o: jnp.where(keep, o, n), new, old)  # noqa: E731
-            actor_params = choose(actor_params, agent.actor_params)
-            actor_opt_state = choose(actor_opt_state, agent.actor_opt_state)
-            log_alpha = choose(log_alpha, agent.log_alpha)
-            alpha_opt_state = choose(alpha_opt_state, agent.alpha_opt_state)
-
-        agent = agent.replace(
-            actor_params=actor_params,
-            critic_params=critic_params,
-            target_critic_params=polyak(critic_params, agent.target_critic_params, config.tau),
-            log_alpha=log_alpha,
-            actor_opt_state=actor_opt_state,
-            critic_opt_state=critic_opt_state,
-            alpha_opt_state=alpha_opt_state,
-        )
-        td_error = aux.pop("td_error")
-        return agent, aux, td_error
+            names = ("actor_params", "actor_opt_state", "log_alpha", "alpha_opt_state")
+            new = new.replace(**{n: jax.tree.map(lambda a, b: jnp.where(keep, b, a), getattr(new, n),
+                                                 getattr(agent, n)) for n in names})
+        new = new.replace(target_critic_params=polyak(new.critic_params, agent.target_critic_params, config.tau))
+        td_abs = aux.pop("td_abs")
+        return new, aux, td_abs
 
     return update
+
+
+def make_total_loss(config: SACConfig, nets: SACNetworks) -> Callable:
+    """total(params=(actor, critic, log α), target_critic_params, batch, weight, key) -> (loss, aux).
+
+    The sum of the three losses, each stopping the gradient into what it must not update, so that
+    one backward pass gives each its own gradient.
+    """
+    h_target = target_entropy(config, nets.act_dim)
+
+    def total_loss(params, target_critic_params, batch: Transition, weight: jax.Array, key: jax.Array):
+        actor_params, critic_params, log_alpha = params
+        critic_key, actor_key = jax.random.split(key)
+        alpha = current_alpha(config, log_alpha)
+        c_loss, c_aux = critic_loss(nets, critic_params, target_critic_params, actor_params, alpha, batch, weight,
+                                    critic_key)
+        a_loss, log_prob = actor_loss(nets, actor_params, critic_params, alpha, batch.obs, actor_key)
+        t_loss = alpha_loss(log_alpha, log_prob, h_target) if config.learn_alpha else jnp.zeros(())
+        aux = dict(c_aux, critic_loss=c_loss, actor_loss=a_loss, alpha_loss=t_loss, entropy=-log_prob.mean(),
+                   alpha=alpha)
+        return c_loss + a_loss + t_loss, aux
+
+    return total_loss
+
+
+def apply_gradients(config: SACConfig, optimizers: tuple, agent: AgentState, grads: tuple) -> AgentState:
+    """One step of each optimiser (critics, actor, then log α when it is learned, kept within the α
+    bounds); the target critics are left to the caller."""
+    actor_opt, critic_opt, alpha_opt = optimizers
+    actor_grad, critic_grad, alpha_grad = grads
+    updates, critic_opt_state = critic_opt.update(critic_grad, agent.critic_opt_state, agent.critic_params)
+    critic_params = optax.apply_updates(agent.critic_params, updates)
+    updates, actor_opt_state = actor_opt.update(actor_grad, agent.actor_opt_state, agent.actor_params)
+    actor_params = optax.apply_updates(agent.actor_params, updates)
+    log_alpha, alpha_opt_state = agent.log_alpha, agent.alpha_opt_state
+    if config.learn_alpha:
+        updates, alpha_opt_state = alpha_opt.update(alpha_grad, agent.alpha_opt_state, agent.log_alpha)
+        low = -jnp.inf if config.alpha_min is None else math.log(config.alpha_min)
+        high = jnp.inf if config.alpha_max is None else math.log(config.alpha_max)
+        log_alpha = jnp.clip(optax.apply_updates(agent.log_alpha, updates), low, high)
+    return agent.replace(actor_params=actor_params, critic_params=critic_params, log_alpha=log_alpha,
+                         actor_opt_state=actor_opt_state, critic_opt_state=critic_opt_state,
+                         alpha_opt_state=alpha_opt_state)

@@ -8,41 +8,23 @@ alone shows where its gradient goes (and so that the fused update can differenti
 - temperature: only log α. log π is a constant (detached, seed pitfall 4).
 
 Batches are already normalised. Shapes: obs (B, obs_dim), action (B, act_dim), reward, discount,
-weight (B,). Critic outputs are (n_critics, B).
+weight (B,). Critic outputs are (n_critics, B). How the critics are combined (min for the target,
+min or mean for the actor) is the networks' `target_q` / `actor_q`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import NamedTuple
-
 import jax
 import jax.numpy as jnp
 
-from gpu_sac.networks import sample_action
-from gpu_sac.replay import Transition
+from gpu_sac.networks import SACNetworks
+from gpu_sac.replay import Transition  # TODO transition module
 
 sg = jax.lax.stop_gradient
 
 
-class Networks(NamedTuple):
-    """The apply functions of the actor and the critic ensemble, and how the policy acts."""
-
-    actor_apply: Callable  # (params, obs) -> (mean, log_std)
-    critic_apply: Callable  # (params, obs, action) -> Q (n_critics, ...)
-    deterministic_policy: bool = False  # ablation: a = tanh(mean), log π = 0
-
-
-def policy_sample(nets: Networks, actor_params, obs: jax.Array, key: jax.Array) -> tuple[jax.Array, jax.Array]:
-    """Reparameterised action in [−1, 1] and its log π; (..., act_dim), (...)."""
-    mean, log_std = nets.actor_apply(actor_params, obs)
-    if nets.deterministic_policy:
-        return jnp.tanh(mean), jnp.zeros(mean.shape[:-1])
-    return sample_action(mean, log_std, key)
-
-
 def critic_loss(
-    nets: Networks,
+    nets: SACNetworks,
     critic_params,
     target_critic_params,
     actor_params,
@@ -55,33 +37,25 @@ def critic_loss(
 
     a' ~ π(·|s') is sampled fresh from the current actor (never taken from the buffer, seed
     pitfall 5); discount is 0 after termination, so those transitions do not bootstrap.
-    Returns (loss, aux) with aux["td_error"] of shape (B,) (mean over critics) for priorities.
+    Returns (loss, aux) with aux["td_abs"] of shape (B,), the mean over critics of |Q_i − y| (for
+    priorities: a mean of signed errors would let opposite errors cancel).
     """
-    next_action, next_log_prob = policy_sample(nets, sg(actor_params), batch.next_obs, key)
-    next_q = nets.critic_apply(target_critic_params, batch.next_obs, next_action).min(axis=0)
+    next_action, next_log_prob = nets.sample(sg(actor_params), batch.next_obs, key)
+    next_q = nets.target_q(nets.critic_apply(target_critic_params, batch.next_obs, next_action))
     target = sg(batch.reward + batch.discount * (next_q - sg(alpha) * next_log_prob))
     q = nets.critic_apply(critic_params, batch.obs, batch.action)
     td_error = q - target
     loss = jnp.sum(jnp.mean(weight * td_error**2, axis=-1))
-    return loss, {"q": q.mean(), "target_q": target.mean(), "td_error": jnp.mean(td_error, axis=0)}
+    return loss, {"q": q.mean(), "target_q": target.mean(), "td_abs": jnp.mean(jnp.abs(td_error), axis=0)}
 
 
 def actor_loss(
-    nets: Networks,
-    actor_params,
-    critic_params,
-    alpha: jax.Array,
-    obs: jax.Array,
-    key: jax.Array,
-    actor_q: str = "min",
+    nets: SACNetworks, actor_params, critic_params, alpha: jax.Array, obs: jax.Array, key: jax.Array
 ) -> tuple[jax.Array, jax.Array]:
-    """mean_B[α·log π(a|s) − Q(s, a)], a ~ π(·|s) reparameterised; Q the min (or mean) of the critics.
-
-    Returns (loss, log π of shape (B,)).
-    """
-    action, log_prob = policy_sample(nets, actor_params, obs, key)
-    q = nets.critic_apply(sg(critic_params), obs, action)
-    q = q.min(axis=0) if actor_q == "min" else q.mean(axis=0)
+    """mean_B[α·log π(a|s) − Q(s, a)], a ~ π(·|s) reparameterised; Q the networks' actor_q reduction
+    (min of the critics, or their mean). Returns (loss, log π of shape (B,))."""
+    action, log_prob = nets.sample(actor_params, obs, key)
+    q = nets.actor_q(nets.critic_apply(sg(critic_params), obs, action))
     return jnp.mean(sg(alpha) * log_prob - q), log_prob
 
 

@@ -25,18 +25,19 @@ METRICS: tuple[Metric, ...] = (
     Metric("eval_return", "mean undiscounted return of the deterministic policy", "eval/return"),
     Metric("eval_return_std", "std of those evaluation returns", "eval/return_std"),
     Metric("train_return", "mean return of the training episodes that ended in the chunk", "train/return"),
-    Metric("alpha", "temperature α at the end of the chunk", "train/alpha", checked=True),
     Metric("critic_loss", "critic loss, summed over critics", "loss/critic", checked=True),
     Metric("actor_loss", "actor loss", "loss/actor", checked=True),
     Metric("alpha_loss", "temperature loss", "loss/alpha", checked=True),
     Metric("q", "mean Q(s, a) of the critics on replayed batches", "train/q", checked=True),
     Metric("target_q", "mean critic target y", "train/target_q"),
     Metric("entropy", "policy entropy estimate −log π on replayed batches", "train/entropy"),
+    Metric("alpha", "temperature α at the end of the chunk", "train/alpha", checked=True),
     Metric("wall_s", "seconds since train() began, compile and evaluation included", "perf/wall_s"),
 )
 BY_NAME = {m.name: m for m in METRICS}
 
 # What one gradient update reports (means over the chunk's updates go into each record).
-LEARNER = ("critic_loss", "actor_loss", "alpha_loss", "q", "target_q", "entropy", "alpha")
+LEARNER = tuple(m.name for m in METRICS if m.name in (
+    "critic_loss", "actor_loss", "alpha_loss", "q", "target_q", "entropy", "alpha"))
 # Per-agent figures of a record: lists with num_seeds > 1.
 PER_AGENT = ("eval_return", "eval_return_std", "train_return", *LEARNER)

@@ -1,5 +1,10 @@
-"""The actor (tanh-squashed Gaussian policy) and the critic ensemble, as flax.linen modules, and the
-pure functions that sample from the policy.
+"""The actor (tanh-squashed Gaussian policy) and the critic ensemble, as flax.linen modules; the
+pure functions that sample from the policy; and `SACNetworks`, the record of both networks and the
+action head that the learner, the losses, the rollout and the exported policy all use.
+
+`make_networks(config, obs_dim, act_dim)` is the one place that builds networks from a config: a new
+critic type (a distributional one, say) or actor head plugs in there, and changes its record's
+functions, not their callers.
 
 Shapes: obs (..., obs_dim), action (..., act_dim). The critic ensemble returns (n_critics, ...):
 its parameters carry a leading axis of size n_critics (`nn.vmap`), so the critics are initialised
@@ -8,7 +13,8 @@ independently yet run as one batched network (one kernel per layer rather than o
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any, NamedTuple
 
 import flax.linen as nn
 import jax
@@ -95,9 +101,21 @@ def squashed_log_prob(u: jax.Array, mean: jax.Array, log_std: jax.Array) -> jax.
 
     The Gaussian log-density minus the tanh Jacobian, summed over action dimensions. It is the
     density of the squashed action in [−1, 1]^d; scaling to the env's bounds is a constant shift
-    that we leave out, so that target entropy −dim(A) means the same on every env.
+    that we leave out, so that target entropy −dim(A) means the same on every env. For a sample
+    drawn here, `sample_action` uses `squashed_log_prob_of_noise`, which is exact where this loses
+    precision (u − mean rounds to nothing when σ is tiny beside |mean|).
     """
-    gaussian = -0.5 * (((u - mean) / jnp.exp(log_std)) ** 2 + 2.0 * log_std + jnp.log(2.0 * jnp.pi))
+    return squashed_log_prob_of_noise(u, (u - mean) / jnp.exp(log_std), log_std)
+
+
+def squashed_log_prob_of_noise(u: jax.Array, eps: jax.Array, log_std: jax.Array) -> jax.Array:
+    """log π(tanh(u)) for u = mean + σ·ε, from the noise ε itself: −ε²/2 − log σ − log(2π)/2 per
+    dimension, minus log(1 − tanh(u)²), summed. Shapes (..., act_dim) → (...).
+
+    From ε directly, not from (u − mean)/σ: in float32 with log σ near −18, mean + σ·ε rounds to
+    mean, and (u − mean)/σ then gives 0 for ε and loses up to ~ε²/2 nats (6 for |ε| = 3.5).
+    """
+    gaussian = -0.5 * (eps**2 + 2.0 * log_std + jnp.log(2.0 * jnp.pi))
     return jnp.sum(gaussian - log_one_minus_tanh_sq(u), axis=-1)
 
 
@@ -106,10 +124,76 @@ def sample_action(mean: jax.Array, log_std: jax.Array, key: jax.Array) -> tuple[
 
     Gradients flow from a and log π back into mean and log_std.
     """
-    u = mean + jnp.exp(log_std) * jax.random.normal(key, mean.shape, mean.dtype)
-    return jnp.tanh(u), squashed_log_prob(u, mean, log_std)
+    eps = jax.random.normal(key, mean.shape, mean.dtype)
+    u = mean + jnp.exp(log_std) * eps
+    return jnp.tanh(u), squashed_log_prob_of_noise(u, eps, log_std)
+
+
+def tanh_gaussian_head(deterministic: bool = False) -> tuple[Callable, Callable]:
+    """(sample, mode) of the tanh-squashed Gaussian, from the actor's (mean, log_std).
+
+    sample(mean, log_std, key) -> (action in [−1, 1], log π): a reparameterised draw; with
+    deterministic (the ablation) tanh(mean) and log π = 0. mode(mean, log_std) -> tanh(mean), the
+    evaluation action (seed pitfall 7).
+    """
+
+    def mode(mean: jax.Array, log_std: jax.Array) -> jax.Array:
+        return jnp.tanh(mean)
+
+    def sample(mean: jax.Array, log_std: jax.Array, key: jax.Array) -> tuple[jax.Array, jax.Array]:
+        if deterministic:
+            return jnp.tanh(mean), jnp.zeros(mean.shape[:-1])
+        return sample_action(mean, log_std, key)
+
+    return sample, mode
 
 
 def scale_action(action: jax.Array, low: jax.Array, high: jax.Array) -> jax.Array:
     """Map an action in [−1, 1] to [low, high] (affine, per dimension)."""
     return low + (action + 1.0) * 0.5 * (high - low)
+
+
+class SACNetworks(NamedTuple):
+    """The actor, the critic ensemble and how they are used, as pure functions of their params.
+
+    Shapes: obs (..., obs_dim), action (..., act_dim) in [−1, 1] (the squashed space; `scale_action`
+    maps it to the env's bounds); Q (n_critics, ...).
+    """
+
+    obs_dim: int
+    act_dim: int
+    actor_init: Callable  # (key) -> actor params
+    actor_apply: Callable  # (params, obs) -> (mean, log_std), each (..., act_dim)
+    critic_init: Callable  # (key) -> critic params, leaves with a leading n_critics axis
+    critic_apply: Callable  # (params, obs, action) -> Q (n_critics, ...)
+    sample: Callable  # (actor params, obs, key) -> (action (..., act_dim), log π (...))
+    mode: Callable  # (actor params, obs) -> deterministic action (..., act_dim)
+    target_q: Callable  # Q (n_critics, ...) -> (...): the reduction in the critic target (min)
+    actor_q: Callable  # Q (n_critics, ...) -> (...): the reduction in the actor loss (min or mean)
+    scale_action: Callable = scale_action  # (action in [−1, 1], low, high) -> action in [low, high]
+
+
+# The config fields that shape the networks (an exported policy stores the actor's).
+NETWORK_FIELDS = ("hidden_sizes", "log_std_min", "log_std_max", "deterministic_policy", "n_critics",
+                  "critic_layer_norm", "actor_q")
+_REDUCTIONS = {"min": lambda q: q.min(axis=0), "mean": lambda q: q.mean(axis=0)}
+
+
+def make_networks(config: Any, obs_dim: int, act_dim: int) -> SACNetworks:
+    """The networks that `config` (a SACConfig, or any object with NETWORK_FIELDS) describes."""
+    actor = Actor(act_dim, config.hidden_sizes, config.log_std_min, config.log_std_max)
+    critic = CriticEnsemble(config.n_critics, config.hidden_sizes, config.critic_layer_norm)
+    head_sample, head_mode = tanh_gaussian_head(config.deterministic_policy)
+    obs, action = jnp.zeros((1, obs_dim)), jnp.zeros((1, act_dim))
+    return SACNetworks(
+        obs_dim=obs_dim,
+        act_dim=act_dim,
+        actor_init=lambda key: actor.init(key, obs),
+        actor_apply=actor.apply,
+        critic_init=lambda key: critic.init(key, obs, action),
+        critic_apply=critic.apply,
+        sample=lambda params, o, key: head_sample(*actor.apply(params, o), key),
+        mode=lambda params, o: head_mode(*actor.apply(params, o)),
+        target_q=_REDUCTIONS["min"],
+        actor_q=_REDUCTIONS[config.actor_q],
+    )

@@ -12,12 +12,12 @@ import jax.numpy as jnp
 from flax import struct
 
 from gpu_sac import normalizer
-from gpu_sac.networks import Actor, sample_action, scale_action
+from gpu_sac.networks import SACNetworks
 
 
 @struct.dataclass
 class PolicyParams:
-    """actor_params: the Actor's params; obs_stats: RunningStats or None; low, high: (act_dim,)."""
+    """actor_params: the actor's params; obs_stats: RunningStats or None; low, high: (act_dim,)."""
 
     actor_params: Any
     obs_stats: normalizer.RunningStats | None
@@ -25,29 +25,26 @@ class PolicyParams:
     high: jax.Array
 
 
-def make_act(
-    obs_dim: int, act_dim: int, hidden_sizes: tuple[int, ...], log_std_min: float = -20.0,
-    log_std_max: float = 2.0, deterministic_policy: bool = False,
-) -> Callable:
+def make_act(nets: SACNetworks) -> Callable:
     """act(policy_params, obs, key=None, deterministic=True) -> action within [low, high].
 
-    obs: (..., obs_dim), e.g. (obs_dim,) or (batch, obs_dim); the action has the same leading shape. The deterministic
-    action is tanh(mean) (seed pitfall 7); a stochastic one needs `key`.
+    obs: (..., obs_dim), e.g. (obs_dim,) or (batch, obs_dim); the action has the same leading shape.
+    The deterministic action is the networks' mode, tanh(mean) (seed pitfall 7); a stochastic one
+    needs `key`.
     """
-    actor = Actor(act_dim, hidden_sizes, log_std_min, log_std_max)
 
     def act(policy: PolicyParams, obs: jax.Array, key: jax.Array | None = None, deterministic: bool = True):
         # Shapes are static under jit, so a wrong observation size is caught at trace time with a
         # message naming both sizes, rather than as a broadcasting error deep inside the actor.
-        if jnp.ndim(obs) == 0 or jnp.shape(obs)[-1] != obs_dim:
-            raise ValueError(f"obs has shape {jnp.shape(obs)}: this policy takes (..., {obs_dim})")
-        mean, log_std = actor.apply(policy.actor_params, normalizer.normalize(policy.obs_stats, obs))
-        if deterministic or deterministic_policy:
-            action = jnp.tanh(mean)
+        if jnp.ndim(obs) == 0 or jnp.shape(obs)[-1] != nets.obs_dim:
+            raise ValueError(f"obs has shape {jnp.shape(obs)}: this policy takes (..., {nets.obs_dim})")
+        obs = normalizer.normalize(policy.obs_stats, obs)
+        if deterministic:
+            action = nets.mode(policy.actor_params, obs)
         else:
             if key is None:
                 raise ValueError("act(..., deterministic=False) needs key=a PRNG key")
-            action, _ = sample_action(mean, log_std, key)
-        return scale_action(action, policy.low, policy.high)
+            action, _ = nets.sample(policy.actor_params, obs, key)
+        return nets.scale_action(action, policy.low, policy.high)
 
     return act

@@ -36,10 +36,11 @@ import jax.numpy as jnp
 import numpy as np
 from flax import struct
 
-from gpu_sac import memory, normalizer, nstep, replay, rollout
+import envs
+from gpu_sac import memory, metrics, normalizer, nstep, replay, rollout
 from gpu_sac.config import SACConfig
-from gpu_sac.learner import AgentState, current_alpha, init_agent, make_networks, make_update
-from gpu_sac.losses import policy_sample
+from gpu_sac.learner import AgentState, current_alpha, init_agent, make_update
+from gpu_sac.networks import SACNetworks, make_networks
 from gpu_sac.policy import PolicyParams, make_act
 
 
@@ -52,7 +53,7 @@ class TrainState:
     """The whole run. agent, buffer, nstep and key carry a leading seed axis S; env is flat (S·N)."""
 
     agent: AgentState
-    buffer: replay.ReplayBuffer
+    buffer: Any  # the replay record's buffer pytree (replay.Replay.init)
     env: rollout.EnvCarry
     nstep: nstep.NStepWindow | None  # None when n_step == 1
     key: jax.Array  # (S, 2) uint32: each agent's PRNG key
@@ -65,6 +66,8 @@ class Program(NamedTuple):
 
     config: SACConfig
     env: Any
+    nets: SACNetworks
+    replay: replay.Replay
     obs_dim: int
     act_dim: int
     init: Callable  # (seed_keys (S, 2)) -> TrainState
@@ -80,137 +83,166 @@ def seed_keys(config: SACConfig) -> jax.Array:
 
 def build(config: SACConfig, env: Any = None) -> Program:
     """Make the env (unless given) and the run's jitted stages."""
-    import envs
-
-    if env is None:
-        env = envs.make_env(config)
+    env = envs.make_env(config) if env is None else env
     obs_dim, act_dim = envs.check_env(env)
-    nets = make_networks(config, act_dim)
-    update = make_update(config, nets, act_dim)
-    env_step = rollout.make_env_step(env, config.episode_length, config.env_group_size)
-    S, N, U, B = config.num_seeds, config.num_envs, config.grad_updates_per_step, config.batch_size
-    random_iterations = -(-config.start_steps // N)  # compared with the counter: no int32 product
+    nets = make_networks(config, obs_dim, act_dim)
+    buffer = replay.make_replay(config, obs_dim, act_dim)
+    collect = make_collect(config, env, nets, buffer)
+    learn = make_learn(config, nets, buffer)
 
-    def over_agents(fn: Callable, in_axes: Any = 0) -> Callable:
-        """fn mapped over the leading seed axis: jax.vmap for several agents; for one agent, fn on it
-        directly (axis dropped, then restored). A vmap over an axis of size 1 is not free on XLA:CPU:
-        it compiles LayerNorm's parameter-gradient reductions into slow fusions (~2.6 ms per update
-        at (256, 256)), which costs ~15 % of halfcheetah's steps/s at 16 envs."""
-        if S > 1:
-            return jax.vmap(fn, in_axes=in_axes)
+    def deterministic_action(agent: AgentState, obs: jax.Array) -> jax.Array:
+        return nets.mode(agent.actor_params, normalizer.normalize(agent.obs_stats, obs))
 
-        def single(*args):
-            axes = in_axes if isinstance(in_axes, tuple) else (in_axes,) * len(args)
-            args = [a if ax is None else jax.tree.map(lambda x: x[0], a) for a, ax in zip(args, axes, strict=True)]
-            return jax.tree.map(lambda x: x[None], fn(*args))
+    evaluate = rollout.make_evaluate(env, config.episode_length, max(config.eval_episodes, 1), deterministic_action)
+    return Program(
+        config=config,
+        env=env,
+        nets=nets,
+        replay=buffer,
+        obs_dim=obs_dim,
+        act_dim=act_dim,
+        init=jax.jit(make_init(config, env, nets, buffer)),
+        run_chunk=jax.jit(make_run_chunk(config, collect, learn), donate_argnums=0),
+        evaluate=jax.jit(evaluate),
+        act=make_act(nets),
+    )
 
-        return single
+
+def over_agents(fn: Callable, num_seeds: int, in_axes: Any = 0) -> Callable:
+    """fn mapped over the leading seed axis: jax.vmap for several agents; for one agent, fn on it
+    directly (axis dropped, then restored). A vmap over an axis of size 1 is not free on XLA:CPU:
+    it compiles LayerNorm's parameter-gradient reductions into slow fusions (~2.6 ms per update
+    at (256, 256)), which costs ~15 % of halfcheetah's steps/s at 16 envs."""
+    if num_seeds > 1:
+        return jax.vmap(fn, in_axes=in_axes)
+
+    def single(*args):
+        axes = in_axes if isinstance(in_axes, tuple) else (in_axes,) * len(args)
+        args = [a if ax is None else jax.tree.map(lambda x: x[0], a) for a, ax in zip(args, axes, strict=True)]
+        return jax.tree.map(lambda x: x[None], fn(*args))
+
+    return single
+
+
+def make_init(config: SACConfig, env: Any, nets: SACNetworks, buffer: replay.Replay) -> Callable:
+    """init(keys (S, 2)) -> TrainState: fresh agents, empty buffers, reset envs."""
+    S, N = config.num_seeds, config.num_envs
 
     def init(keys: jax.Array) -> TrainState:
         def one(key):
             agent_key, env_key, key = jax.random.split(key, 3)
-            window = nstep.init(N, config.n_step, obs_dim, act_dim) if config.n_step > 1 else None
-            buffer = replay.init(config.buffer_size, obs_dim, act_dim, config.prioritized_replay)
-            return init_agent(config, obs_dim, act_dim, agent_key), buffer, window, jax.random.split(env_key, N), key
+            window = nstep.init(N, config.n_step, nets.obs_dim, nets.act_dim) if config.n_step > 1 else None
+            return init_agent(config, nets, agent_key), buffer.init(), window, jax.random.split(env_key, N), key
 
-        agent, buffer, window, env_keys, keys = jax.vmap(one)(keys)
+        agent, buffers, window, env_keys, keys = jax.vmap(one)(keys)
         env_carry = rollout.reset(env, env_keys.reshape(S * N, -1))
         zero = jnp.zeros((), jnp.int32)
-        return TrainState(agent, buffer, env_carry, window, keys, iteration=zero, updates=zero)
+        return TrainState(agent, buffers, env_carry, window, keys, iteration=zero, updates=zero)
+
+    return init
+
+
+def make_collect(config: SACConfig, env: Any, nets: SACNetworks, buffer: replay.Replay) -> Callable:
+    """collect(ts) -> (ts, learn_key (S, 2), episodes {name: (S,)}): one vectorised env step for all
+    agents (uniform random actions during start_steps, then the stochastic policy); its transitions
+    go through the n-step window (n > 1) into the replay buffers."""
+    S, N, obs_dim, act_dim = config.num_seeds, config.num_envs, nets.obs_dim, nets.act_dim
+    random_iterations = -(-config.start_steps // N)  # compared with the counter: no int32 product
+    env_step = rollout.make_env_step(env, config.episode_length, config.env_group_size)
+    insert = over_agents(buffer.insert, S)
+    per_agent = lambda x: x.reshape(S, N, *x.shape[1:])  # noqa: E731
+
+    def policy(agent, o, k):
+        return nets.sample(agent.actor_params, normalizer.normalize(agent.obs_stats, o), k)[0]
+
+    policy = over_agents(policy, S)
 
     def collect(ts: TrainState):
-        """One vectorised env step for all agents; the transitions go into the replay buffers."""
         split = jax.vmap(lambda k: jax.random.split(k, 5))(ts.key)  # (S, 5, 2)
         key, act_key, random_key, reset_key, learn_key = (split[:, i] for i in range(5))
         obs = ts.env.state.obs.reshape(S, N, obs_dim)
-
-        def policy(agent, o, k):
-            return policy_sample(nets, agent.actor_params, normalizer.normalize(agent.obs_stats, o), k)[0]
-
         random_action = jax.vmap(lambda k: jax.random.uniform(k, (N, act_dim), minval=-1.0, maxval=1.0))(random_key)
-        action = jnp.where(
-            ts.iteration < random_iterations, random_action, over_agents(policy)(ts.agent, obs, act_key)
-        )
+        action = jnp.where(ts.iteration < random_iterations, random_action, policy(ts.agent, obs, act_key))
         reset_keys = jax.vmap(lambda k: jax.random.split(k, N))(reset_key).reshape(S * N, -1)
         env_carry, out = env_step(ts.env, action.reshape(S * N, act_dim), reset_keys)
-
-        per_agent = lambda x: x.reshape(S, N, *x.shape[1:])  # noqa: E731
         terminated = per_agent(out.terminated)
-        step = replay.Transition(
-            obs=obs,
-            action=action,
-            reward=per_agent(out.reward) * config.reward_scale,
-            next_obs=per_agent(out.next_obs),
-            discount=config.gamma * (1.0 - terminated.astype(jnp.float32)),
-        )
-        buffer, window = ts.buffer, ts.nstep
+        step = replay.Transition(obs=obs, action=action, reward=per_agent(out.reward) * config.reward_scale,
+                                 next_obs=per_agent(out.next_obs),
+                                 discount=config.gamma * (1.0 - terminated.astype(jnp.float32)))
+        buffers, window = ts.buffer, ts.nstep
         if window is None:
-            buffer = over_agents(replay.insert)(buffer, step)
+            buffers = insert(buffers, step)
         else:
-            episode_end = terminated | per_agent(out.truncated)
-            window, emitted, valid = over_agents(nstep.push, in_axes=(0, 0, 0, None, None))(
-                window, step, episode_end, ts.iteration, config.gamma
-            )
+            window, emitted, valid = over_agents(nstep.push, S, in_axes=(0, 0, 0, None, None))(
+                window, step, terminated | per_agent(out.truncated), ts.iteration, config.gamma)
             # valid is the same for every agent (it depends on the step counter alone).
-            buffer = jax.lax.cond(valid[0], lambda: over_agents(replay.insert)(buffer, emitted), lambda: buffer)
+            buffers = jax.lax.cond(valid[0], lambda: insert(buffers, emitted), lambda: buffers)
         agent = ts.agent
         if config.normalize_observations:
-            agent = agent.replace(obs_stats=over_agents(normalizer.update)(agent.obs_stats, obs))
+            agent = agent.replace(obs_stats=over_agents(normalizer.update, S)(agent.obs_stats, obs))
         ended = per_agent(out.terminated | out.truncated)
-        episodes = {
-            "episodes": ended.sum(-1),
-            "train_return_sum": jnp.where(ended, per_agent(out.episode_return), 0.0).sum(-1),
-        }
-        ts = ts.replace(agent=agent, buffer=buffer, env=env_carry, nstep=window, key=key)
-        return ts, learn_key, episodes
+        episodes = {"episodes": ended.sum(-1),
+                    "train_return_sum": jnp.where(ended, per_agent(out.episode_return), 0.0).sum(-1)}
+        return ts.replace(agent=agent, buffer=buffers, env=env_carry, nstep=window, key=key), learn_key, episodes
 
-    def learn(agent: AgentState, buffer: replay.ReplayBuffer, key: jax.Array, first_update: jax.Array):
-        """grad_updates_per_step updates for one agent, from one gather of U·B transitions (with
-        prioritised replay, all U batches are drawn with the priorities as they were before this
-        step's updates, which then refresh the priorities of the rows they used)."""
+    return collect
+
+
+def make_learn(config: SACConfig, nets: SACNetworks, buffer: replay.Replay) -> Callable:
+    """learn(agent, buffer, key, first_update) -> (agent, buffer, metrics {name: ()}) for one agent:
+    grad_updates_per_step updates from one gather of U·B transitions. With prioritised replay all U
+    batches are drawn with the priorities as they were before this step's updates, which then
+    refresh the priorities of the rows they used."""
+    U, B = config.grad_updates_per_step, config.batch_size
+    update = make_update(config, nets)
+
+    def learn(agent: AgentState, buffers: Any, key: jax.Array, first_update: jax.Array):
         sample_key, key = jax.random.split(key)
-        batches, index, weight = replay.sample(buffer, sample_key, (U, B), config.per_alpha, config.per_beta)
-        update_keys = jax.random.split(key, U)
+        batches, index, weight = buffer.sample(buffers, sample_key, (U, B))
 
         def body(carry, x):
-            agent, buffer = carry
+            agent, buffers = carry
             batch, idx, w, k, i = x
-            agent, metrics, td_error = update(agent, batch, w, k, first_update + i)
-            buffer = replay.update_priority(buffer, idx, td_error, config.per_eps)
-            return (agent, buffer), metrics
+            agent, learner_metrics, td_abs = update(agent, batch, w, k, first_update + i)
+            return (agent, buffer.update_priority(buffers, idx, td_abs)), learner_metrics
 
-        xs = (batches, index, weight, update_keys, jnp.arange(U, dtype=jnp.int32))
-        (agent, buffer), metrics = jax.lax.scan(body, (agent, buffer), xs)
-        return agent, buffer, jax.tree.map(jnp.mean, metrics)
+        xs = (batches, index, weight, jax.random.split(key, U), jnp.arange(U, dtype=jnp.int32))
+        (agent, buffers), learner_metrics = jax.lax.scan(body, (agent, buffers), xs)
+        return agent, buffers, jax.tree.map(jnp.mean, learner_metrics)
 
-    metric_names = ("critic_loss", "actor_loss", "alpha_loss", "q", "target_q", "entropy", "alpha")
+    return learn
+
+
+def make_run_chunk(config: SACConfig, collect: Callable, learn: Callable) -> Callable:
+    """run_chunk(ts) -> (ts, summary {name: (S,) or ()}): iterations_per_chunk vectorised steps in
+    one scan, each a collect, then (once min_replay_size transitions are in) a learn."""
+    S, U = config.num_seeds, config.grad_updates_per_step
+    learn_all = over_agents(learn, S, in_axes=(0, 0, 0, None))
 
     def iteration(ts: TrainState, _):
         ts, learn_key, episodes = collect(ts)
 
-        def learn_all(ts: TrainState):
-            agent, buffer, metrics = over_agents(learn, in_axes=(0, 0, 0, None))(
-                ts.agent, ts.buffer, learn_key, ts.updates
-            )
-            return ts.replace(agent=agent, buffer=buffer, updates=ts.updates + U), metrics
+        def learning_step(ts: TrainState):
+            agent, buffers, learner_metrics = learn_all(ts.agent, ts.buffer, learn_key, ts.updates)
+            return ts.replace(agent=agent, buffer=buffers, updates=ts.updates + U), learner_metrics
 
         def skip(ts: TrainState):  # buffer below min_replay_size: collect only
-            return ts, {name: jnp.zeros(S) for name in metric_names}
+            return ts, {name: jnp.zeros(S) for name in metrics.LEARNER}
 
         # Every agent's buffer holds the same number of transitions, so the predicate is one scalar
         # and this stays a real branch rather than a select under vmap. It reads the buffer, not the
         # step counter, so a run resumed without its replay buffer refills it before learning.
         learning = ts.buffer.size[0] >= config.min_replay_size
-        ts, metrics = jax.lax.cond(learning, learn_all, skip, ts)
-        return ts.replace(iteration=ts.iteration + 1), dict(metrics, learning=learning, **episodes)
+        ts, learner_metrics = jax.lax.cond(learning, learning_step, skip, ts)
+        return ts.replace(iteration=ts.iteration + 1), dict(learner_metrics, learning=learning, **episodes)
 
     def run_chunk(ts: TrainState):
-        ts, metrics = jax.lax.scan(iteration, ts, None, length=config.iterations_per_chunk)
-        learning = metrics.pop("learning").astype(jnp.float32)[:, None]  # (K, 1)
-        episodes = metrics.pop("episodes").sum(0)
-        returns = metrics.pop("train_return_sum").sum(0)
+        ts, out = jax.lax.scan(iteration, ts, None, length=config.iterations_per_chunk)
+        learning = out.pop("learning").astype(jnp.float32)[:, None]  # (K, 1)
+        episodes = out.pop("episodes").sum(0)
+        returns = out.pop("train_return_sum").sum(0)
         # Means over the iterations that learned (NaN if none did: the buffer was still filling).
-        summary = jax.tree.map(lambda x: (x * learning).sum(0) / learning.sum(), metrics)
+        summary = jax.tree.map(lambda x: (x * learning).sum(0) / learning.sum(), out)
         summary["alpha"] = jax.vmap(lambda la: current_alpha(config, la))(ts.agent.log_alpha)
         summary["train_return"] = jnp.where(episodes > 0, returns / jnp.maximum(episodes, 1), jnp.nan)
         summary["train_episodes"] = episodes
@@ -220,24 +252,7 @@ def build(config: SACConfig, env: Any = None) -> Program:
         summary["updates"] = ts.updates
         return ts, summary
 
-    def deterministic_action(agent: AgentState, obs: jax.Array) -> jax.Array:
-        mean, _ = nets.actor_apply(agent.actor_params, normalizer.normalize(agent.obs_stats, obs))
-        return jnp.tanh(mean)
-
-    evaluate = rollout.make_evaluate(env, config.episode_length, max(config.eval_episodes, 1), deterministic_action)
-    act = make_act(
-        obs_dim, act_dim, config.hidden_sizes, config.log_std_min, config.log_std_max, config.deterministic_policy
-    )
-    return Program(
-        config=config,
-        env=env,
-        obs_dim=obs_dim,
-        act_dim=act_dim,
-        init=jax.jit(init),
-        run_chunk=jax.jit(run_chunk, donate_argnums=0),
-        evaluate=jax.jit(evaluate),
-        act=act,
-    )
+    return run_chunk
 
 
 def select_seed(tree: Any, index: int) -> Any:
@@ -319,15 +334,14 @@ def train(
     """Train SAC as configured; return parameters, per-chunk history and the final state.
 
     env: any Brax-style env object (default: `envs.make_env(config)`). program: one already built
-    by `build(config, env)` (run_experiment builds it once and passes it). callback(state, record) runs
-    after each chunk (checkpoints, logs, progress bars). state/history: continue a run from a
+    by `build(config, env)` (run_experiment builds it once and passes it). callback(state, record)
+    runs after each chunk (checkpoints, logs, progress bars). state/history: continue a run from a
     TrainState taken after a chunk (resume), skipping init.
 
-    Each history record: env_steps and updates (per agent, cumulative), wall_s (since train began),
-    sps (env steps per second of this chunk, over all agents, evaluation excluded), eval_return
-    and eval_return_std (deterministic policy, eval_episodes episodes), train_return (mean return
-    of the training episodes that ended in the chunk), alpha, critic_loss, actor_loss, alpha_loss,
-    q, target_q, entropy. With num_seeds > 1, each figure is a list, one per agent.
+    Each history record holds the figures of `gpu_sac.metrics.METRICS` (env_steps and updates per
+    agent and cumulative, sps, eval_return, train_return, alpha, the losses, ...). With
+    num_seeds > 1, each per-agent figure is a list, one per agent; NaN where no episode ended or no
+    update was taken yet.
     """
     start = time.perf_counter()
     if program is None:
@@ -343,62 +357,61 @@ def train(
             stacklevel=2,
         )
     history = list(history or [])
-    if state is None:
-        state = program.init(seed_keys(config))
-    start_chunk = len(history)
+    state = program.init(seed_keys(config)) if state is None else state
     # Compile the chunk ahead of time, so that compile time is measured apart from steps/s.
     compile_start = time.perf_counter()
     run_chunk = program.run_chunk.lower(state).compile()
     compile_s = time.perf_counter() - compile_start
-    eval_base = seed_keys(config)
     wall_before = history[-1]["wall_s"] if history else 0.0
-    steps_per_chunk = config.iterations_per_chunk * config.num_envs
-    for chunk in range(start_chunk, config.num_chunks):
+    for chunk in range(len(history), config.num_chunks):
         chunk_start = time.perf_counter()
-        state, metrics = run_chunk(state)
-        metrics = jax.device_get(metrics)
-        chunk_s = time.perf_counter() - chunk_start
-        iterations = (chunk + 1) * config.iterations_per_chunk
-        env_steps = iterations * config.num_envs
-        _check_finite(metrics, env_steps, learned=int(metrics["updates"]) > (history[-1]["updates"] if history else 0))
-        record: dict[str, Any] = {
-            "chunk": chunk,
-            "env_steps": env_steps,
-            "updates": int(metrics["updates"]),
-            "sps": steps_per_chunk * config.num_seeds / chunk_s,
-        }
-        if config.eval_episodes > 0:
-            keys = jax.vmap(jax.random.fold_in, in_axes=(0, None))(eval_base, 1_000_003 + chunk)
-            returns = np.asarray(program.evaluate(state.agent, keys), np.float64)
-            record["eval_return"] = _scalar_or_list(returns.mean(-1))
-            record["eval_return_std"] = _scalar_or_list(returns.std(-1))
-        for name in ("train_return", "alpha", "critic_loss", "actor_loss", "alpha_loss", "q", "target_q", "entropy"):
-            record[name] = _scalar_or_list(metrics[name])  # NaN: no episode ended / no update yet
+        state, summary = run_chunk(state)
+        summary = jax.device_get(summary)
+        record = _record(program, state, summary, chunk, time.perf_counter() - chunk_start, history)
         record["wall_s"] = wall_before + time.perf_counter() - start
         history.append(record)
         if verbose:
             print(_format_record(record), flush=True)
         if callback is not None:
             callback(state, record)
-    return TrainResult(
-        config=config,
-        params=agent_params(state.agent, config),
-        history=history,
-        state=state,
-        program=program,
-        compile_s=compile_s,
-    )
+    params = agent_params(state.agent, config)
+    return TrainResult(config, params, history, state=state, program=program, compile_s=compile_s)
 
 
-def _check_finite(metrics: dict[str, np.ndarray], env_steps: int, learned: bool) -> None:
-    for name in ("critic_loss", "actor_loss", "alpha_loss", "q", "alpha") if learned else ("alpha",):
-        bad = ~np.isfinite(np.asarray(metrics[name]))
+def _record(program: Program, state: TrainState, summary: dict[str, np.ndarray], chunk: int, chunk_s: float,
+            history: list[dict[str, Any]]) -> dict[str, Any]:
+    """The history record of a chunk (evaluation included); TrainingDiverged if a checked figure
+    or a parameter is non-finite."""
+    config = program.config
+    env_steps = (chunk + 1) * config.iterations_per_chunk * config.num_envs
+    updates = int(summary["updates"])
+    _check_finite(summary, env_steps, learned=updates > (history[-1]["updates"] if history else 0))
+    record: dict[str, Any] = {
+        "chunk": chunk,
+        "env_steps": env_steps,
+        "updates": updates,
+        "sps": config.iterations_per_chunk * config.num_envs * config.num_seeds / chunk_s,
+    }
+    if config.eval_episodes > 0:
+        keys = jax.vmap(jax.random.fold_in, in_axes=(0, None))(seed_keys(config), 1_000_003 + chunk)
+        returns = np.asarray(program.evaluate(state.agent, keys), np.float64)
+        record["eval_return"] = _scalar_or_list(returns.mean(-1))
+        record["eval_return_std"] = _scalar_or_list(returns.std(-1))
+    for name in ("train_return", *metrics.LEARNER):
+        record[name] = _scalar_or_list(summary[name])  # NaN: no episode ended / no update yet
+    return record
+
+
+def _check_finite(summary: dict[str, np.ndarray], env_steps: int, learned: bool) -> None:
+    checked = [m.name for m in metrics.METRICS if m.checked and (learned or m.name == "alpha")]
+    for name in checked:
+        bad = ~np.isfinite(np.asarray(summary[name]))
         if bad.any():
             raise TrainingDiverged(
                 f"{name} became non-finite by env step {env_steps} (agent(s) {np.flatnonzero(bad).tolist()}); "
                 "training stopped at the end of the chunk"
             )
-    if not np.all(metrics["params_finite"]):
+    if not np.all(summary["params_finite"]):
         raise TrainingDiverged(f"a parameter became non-finite by env step {env_steps}; training stopped")
 
 

@@ -7,8 +7,9 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 import numpy as np
+from conftest import tiny_config
 
-from gpu_sac.networks import Actor, sample_action, scale_action, squashed_log_prob
+from gpu_sac.networks import Actor, make_networks, sample_action, scale_action, squashed_log_prob
 from gpu_sac.policy import PolicyParams, make_act
 
 
@@ -77,7 +78,7 @@ def test_actions_are_scaled_to_the_env_bounds():
     np.testing.assert_allclose(np.asarray(scale_action(jnp.array([1.0, 1.0]), low, high)), [2.0, 10.0])
     np.testing.assert_allclose(np.asarray(scale_action(jnp.array([0.0, 0.0]), low, high)), [0.0, 5.0])
     # Stochastic actions from a policy with a huge mean stay inside the bounds.
-    act = make_act(3, 2, (8,))
+    act = make_act(make_networks(tiny_config(hidden_sizes=(8,)), 3, 2))
     params = Actor(2, (8,)).init(jax.random.PRNGKey(0), jnp.zeros(3))
     params["params"]["mean"]["bias"] = jnp.array([50.0, -50.0])
     policy = PolicyParams(params, None, low, high)
@@ -89,7 +90,7 @@ def test_actions_are_scaled_to_the_env_bounds():
 def test_evaluation_action_is_tanh_of_the_mean():
     actor = Actor(2, (8,))
     params = actor.init(jax.random.PRNGKey(0), jnp.zeros(3))
-    act = make_act(3, 2, (8,))
+    act = make_act(make_networks(tiny_config(hidden_sizes=(8,)), 3, 2))
     policy = PolicyParams(params, None, -jnp.ones(2), jnp.ones(2))
     obs = jax.random.normal(jax.random.PRNGKey(3), (5, 3))
     mean, _ = actor.apply(params, obs)
@@ -99,3 +100,18 @@ def test_evaluation_action_is_tanh_of_the_mean():
     a1 = act(policy, obs, key=jax.random.PRNGKey(4), deterministic=False)
     a2 = act(policy, obs, key=jax.random.PRNGKey(5), deterministic=False)
     assert not np.allclose(np.asarray(a1), np.asarray(a2))
+
+
+def test_sample_log_prob_is_exact_when_sigma_is_tiny_beside_the_mean():
+    """log σ = −18 beside |mean| = 5: in float32, mean + σ·ε rounds to mean, so a log-density taken
+    from (u − mean)/σ loses ε²/2 nats per dimension. Ours comes from ε itself."""
+    mean = jnp.array([[5.0, -4.0, 3.0]] * 64)
+    log_std = jnp.full((64, 3), -18.0)
+    key = jax.random.PRNGKey(0)
+    _, logp = sample_action(mean, log_std, key)
+    eps = np.asarray(jax.random.normal(key, mean.shape), np.float64)
+    u = np.asarray(mean, np.float64) + np.exp(-18.0) * eps
+    # Float64 reference: Gaussian log-density of ε, minus log(1 − tanh²(u)) = 2·(log 2 − |u| − log1p(e^−2|u|)).
+    gaussian = -0.5 * eps**2 - (-18.0) - 0.5 * np.log(2 * np.pi)
+    correction = 2 * (np.log(2.0) - np.abs(u) - np.log1p(np.exp(-2 * np.abs(u))))
+    np.testing.assert_allclose(np.asarray(logp, np.float64), np.sum(gaussian - correction, -1), rtol=0, atol=2e-3)

@@ -7,6 +7,8 @@ import gymnasium as gym
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
+from conftest import tiny_config
 
 import envs
 from envs.pendulum import Pendulum, State
@@ -60,3 +62,52 @@ def test_make_builds_brax_mjx_and_playground_jax_envs():
     assert cheetah.backend == "mjx"
     run = envs.make("CheetahRun")
     assert run.action_size == 6 and run._config.impl == "jax"
+
+
+def test_registry_makes_each_family_from_the_config_and_has_its_preset():
+    from gpu_sac import SACConfig
+
+    assert envs.spec("halfcheetah").family == "brax" and envs.spec("CheetahRun").family == "playground"
+    assert envs.preset("pendulum")["episode_length"] == 200
+    assert isinstance(envs.make_env(SACConfig(env="pendulum")), Pendulum)
+    with pytest.raises(ValueError, match="unknown env 'nope'.*pendulum"):
+        envs.spec("nope")
+
+
+def test_an_env_without_the_interface_is_refused_by_name():
+    from gpu_sac import train
+
+    with pytest.raises(ValueError, match=r"object is not a gpu_sac env: it lacks reset, step, observation_size, "
+                                         r"action_size"):
+        train(tiny_config(), env=object())
+
+
+@pytest.mark.parametrize("wrap", ["brax_episode", "brax_autoreset", "playground"])
+def test_an_env_wrapped_for_training_is_refused(wrap):
+    """Through those wrappers every time limit would reach the trainer as a termination, and the final
+    observation would already be replaced by the reset one."""
+    from brax.envs.wrappers import training as brax_training
+    from mujoco_playground._src import wrapper as playground_wrapper
+
+    from gpu_sac import train
+
+    env = Pendulum()
+    if wrap == "brax_episode":
+        env = brax_training.EpisodeWrapper(env, 100, 1)
+    elif wrap == "brax_autoreset":
+        env = brax_training.AutoResetWrapper(brax_training.EpisodeWrapper(brax_training.VmapWrapper(env), 100, 1))
+    else:
+        env = playground_wrapper.BraxAutoResetWrapper(brax_training.EpisodeWrapper(env, 100, 1))
+    with pytest.raises(ValueError, match="env is wrapped for training.*Pass the raw env"):
+        train(tiny_config(), env=env)
+
+
+def test_custom_env_name_trains_an_env_of_your_own_and_needs_one():
+    from gpu_sac import SACConfig, train
+
+    config = tiny_config(env="custom", eval_episodes=1)
+    assert SACConfig(env="custom").gamma == 0.99  # no preset: the seed's defaults
+    result = train(config, env=Pendulum(g=9.81))
+    assert np.isfinite(result.history[-1]["critic_loss"])
+    with pytest.raises(ValueError, match="env='custom' has no maker: pass your env object"):
+        train(config)

@@ -5,16 +5,15 @@ the α loss; each loss's gradient reaches only what it should update."""
 
 from __future__ import annotations
 
-import dataclasses
-
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 from conftest import tiny_config
 
-from gpu_sac.learner import AgentState, init_agent, make_networks, make_update, polyak, target_entropy
-from gpu_sac.losses import Networks, actor_loss, alpha_loss, critic_loss
+from gpu_sac.learner import AgentState, init_agent, make_update, polyak, target_entropy
+from gpu_sac.losses import actor_loss, alpha_loss, critic_loss
+from gpu_sac.networks import make_networks
 from gpu_sac.replay import Transition
 
 OBS, ACT, B = 3, 2, 16
@@ -33,8 +32,8 @@ def batch(key=0) -> Transition:
 
 def setup(**overrides):
     config = tiny_config(**overrides)
-    agent = init_agent(config, OBS, ACT, jax.random.PRNGKey(0))
-    return config, agent, make_networks(config, ACT)
+    nets = make_networks(config, OBS, ACT)
+    return config, init_agent(config, nets, jax.random.PRNGKey(0)), nets
 
 
 def nonzero(tree) -> bool:
@@ -50,10 +49,36 @@ def test_critics_are_initialised_independently_and_targets_equal_them():
         np.testing.assert_array_equal(np.asarray(c), np.asarray(t))
 
 
-def test_there_is_no_actor_target():
-    names = {f.name for f in dataclasses.fields(AgentState)}
-    assert "target_critic_params" in names
-    assert not any("target" in n and "actor" in n for n in names)
+def sharp_actor(agent: AgentState) -> AgentState:
+    """The agent with its actor's σ ≈ e^−20: a sample is tanh(mean) to ~1e-8, whatever the key."""
+    actor = jax.tree.map(jnp.asarray, agent.actor_params)
+    head = actor["params"]["log_std"]
+    actor["params"]["log_std"] = {"kernel": jnp.zeros_like(head["kernel"]), "bias": jnp.full_like(head["bias"], -20.0)}
+    return agent.replace(actor_params=actor)
+
+
+def test_critic_target_uses_the_current_actor_not_a_lagging_copy():
+    """No actor target: the second update's critic target takes a' from the actor params that the
+    first update produced. A lagging actor copy (the initial actor, or a Polyak average of it) gives
+    another target. α = 0 and σ ≈ e^−20 make a' = tanh(mean(s')) and the target independent of keys."""
+    config, agent0, nets = setup(learn_alpha=False, init_alpha=0.0, actor_lr=0.05)
+    agent0 = sharp_actor(agent0)
+    update = jax.jit(make_update(config, nets))
+    agent1, _, _ = update(agent0, batch(0), jnp.ones(B), jax.random.PRNGKey(0), jnp.asarray(0))
+    b = batch(1)
+    _, metrics, td_abs = update(agent1, b, jnp.ones(B), jax.random.PRNGKey(1), jnp.asarray(1))
+
+    def target(actor_params):
+        next_action = jnp.tanh(nets.actor_apply(actor_params, b.next_obs)[0])
+        return b.reward + b.discount * nets.critic_apply(agent1.target_critic_params, b.next_obs, next_action).min(0)
+
+    y = target(agent1.actor_params)
+    np.testing.assert_allclose(float(metrics["target_q"]), float(y.mean()), rtol=1e-5, atol=1e-5)
+    q = nets.critic_apply(agent1.critic_params, b.obs, b.action)  # (2, B)
+    np.testing.assert_allclose(np.asarray(td_abs), np.asarray(jnp.abs(q - y).mean(0)), rtol=1e-4, atol=1e-5)
+    # The check can tell: the actor moved, and a lagging copy of it would give a target far off.
+    for lagging in (agent0.actor_params, polyak(agent1.actor_params, agent0.actor_params, config.tau)):
+        assert float(jnp.abs(target(lagging) - y).max()) > 1e-2
 
 
 def test_target_uses_min_of_target_critics_and_fresh_next_action():
@@ -76,7 +101,7 @@ def test_target_uses_min_of_target_critics_and_fresh_next_action():
     _, aux_other_action = critic_loss(nets, agent.critic_params, agent.target_critic_params, agent.actor_params,
                                       alpha, b._replace(action=-b.action), jnp.ones(B), key)
     np.testing.assert_allclose(float(aux_other_action["target_q"]), float(aux["target_q"]), rtol=1e-6)
-    other_actor = init_agent(config, OBS, ACT, jax.random.PRNGKey(99)).actor_params
+    other_actor = init_agent(config, nets, jax.random.PRNGKey(99)).actor_params
     _, aux_other_actor = critic_loss(nets, agent.critic_params, agent.target_critic_params, other_actor, alpha, b,
                                      jnp.ones(B), key)
     assert abs(float(aux_other_actor["target_q"]) - float(aux["target_q"])) > 1e-4
@@ -90,17 +115,50 @@ def test_terminated_transitions_do_not_bootstrap():
     np.testing.assert_allclose(float(aux["target_q"]), float(b.reward.mean()), rtol=1e-6)
 
 
-def stub_networks(q_values):
-    """Critic that returns fixed Q-values per critic (so min/mean are visible), plus a real actor."""
+def test_importance_weights_scale_each_rows_critic_loss_and_a_zero_weight_removes_its_gradient():
     config, agent, nets = setup()
-    return agent, Networks(nets.actor_apply, lambda params, obs, action: q_values[:, None] + 0 * action.sum(-1))
+    b = batch()
+    key = jax.random.PRNGKey(3)
+
+    def loss(weight, data=b):
+        return critic_loss(nets, agent.critic_params, agent.target_critic_params, agent.actor_params,
+                           jnp.asarray(0.2), data, weight, key)[0]
+
+    # The loss is Σ_rows w_row · ℓ_row / B: linear in the weights, row by row.
+    w1 = jax.random.uniform(jax.random.PRNGKey(1), (B,))
+    w2 = jax.random.uniform(jax.random.PRNGKey(2), (B,))
+    np.testing.assert_allclose(float(loss(w1 + 2 * w2)), float(loss(w1) + 2 * loss(w2)), rtol=1e-5)
+    rows = jax.vmap(lambda i: loss(jnp.zeros(B).at[i].set(1.0)))(jnp.arange(B))
+    np.testing.assert_allclose(float(loss(w1)), float(rows @ w1), rtol=1e-5)
+    assert float(rows.min()) > 0
+
+    # Through one fused update: with weight 0 on row 0, row 0's critic data changes nothing; with
+    # weight 1 it does. (Only the critic's fields of the row change: the actor loss reads obs.)
+    other = b._replace(action=b.action.at[0].set(-b.action[0]), reward=b.reward.at[0].add(50.0),
+                       next_obs=b.next_obs.at[0].add(3.0), discount=b.discount.at[0].set(0.0))
+    update = jax.jit(make_update(config, nets))
+    zero_first = jnp.ones(B).at[0].set(0.0)
+    for weight, same in ((zero_first, True), (jnp.ones(B), False)):
+        new, _, _ = update(agent, b, weight, key, jnp.asarray(0))
+        new_other, _, _ = update(agent, other, weight, key, jnp.asarray(0))
+        moved = changed(new.critic_params, new_other.critic_params)
+        assert (moved == 0.0) if same else (moved > 1e-3), (weight, moved)
+
+
+def changed(a, b) -> float:
+    return float(sum(jnp.abs(x - y).sum() for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True)))
+
+
+def stub_networks(q_values, **overrides):
+    """Critic that returns fixed Q-values per critic (so min/mean are visible), plus a real actor."""
+    config, agent, nets = setup(**overrides)
+    return agent, nets._replace(critic_apply=lambda params, obs, action: q_values[:, None] + 0 * action.sum(-1))
 
 
 @pytest.mark.parametrize("actor_q, expected", [("min", 1.0), ("mean", 2.0)])
 def test_actor_loss_uses_min_of_critics_or_their_mean(actor_q, expected):
-    agent, nets = stub_networks(jnp.array([1.0, 3.0]))
-    loss, log_prob = actor_loss(nets, agent.actor_params, None, jnp.asarray(0.0), batch().obs, jax.random.PRNGKey(0),
-                                actor_q)
+    agent, nets = stub_networks(jnp.array([1.0, 3.0]), actor_q=actor_q)
+    loss, log_prob = actor_loss(nets, agent.actor_params, None, jnp.asarray(0.0), batch().obs, jax.random.PRNGKey(0))
     np.testing.assert_allclose(float(loss), -expected, rtol=1e-6)
 
 
@@ -115,7 +173,7 @@ def test_polyak_tau_one_copies_tau_zero_keeps_and_default_mixes():
 def test_one_update_moves_targets_by_tau_towards_the_new_critics():
     config, agent, nets = setup()
     assert config.tau == 0.005
-    new, _, _ = make_update(config, nets, ACT)(agent, batch(), jnp.ones(B), jax.random.PRNGKey(0), jnp.asarray(0))
+    new, _, _ = make_update(config, nets)(agent, batch(), jnp.ones(B), jax.random.PRNGKey(0), jnp.asarray(0))
     for c, t_old, t_new in zip(jax.tree.leaves(new.critic_params), jax.tree.leaves(agent.target_critic_params),
                                jax.tree.leaves(new.target_critic_params), strict=True):
         np.testing.assert_allclose(np.asarray(t_new), np.asarray(0.005 * c + 0.995 * t_old), rtol=1e-5, atol=1e-7)
@@ -173,7 +231,7 @@ def test_alpha_loss_gradient_reaches_only_log_alpha_with_log_prob_detached():
 
 def test_fixed_alpha_option_keeps_alpha():
     config, agent, nets = setup(learn_alpha=False, init_alpha=0.3)
-    update = make_update(config, nets, ACT)
+    update = make_update(config, nets)
     new, metrics, _ = update(agent, batch(), jnp.ones(B), jax.random.PRNGKey(0), jnp.asarray(0))
     np.testing.assert_allclose(float(metrics["alpha"]), 0.3, rtol=1e-6)
     assert float(new.log_alpha) == float(agent.log_alpha)
@@ -181,7 +239,7 @@ def test_fixed_alpha_option_keeps_alpha():
 
 def test_learned_alpha_changes_and_respects_bounds():
     config, agent, nets = setup(alpha_min=0.19, alpha_max=0.21, alpha_lr=0.5)
-    update = make_update(config, nets, ACT)
+    update = make_update(config, nets)
     for i in range(5):
         agent, _, _ = update(agent, batch(i), jnp.ones(B), jax.random.PRNGKey(i), jnp.asarray(i))
     alpha = float(jnp.exp(agent.log_alpha))
