@@ -1,16 +1,34 @@
 """SACConfig: the frozen, validated configuration of one training run.
 
-`SACConfig(env=name, **fields)` takes the env's preset (`envs.preset`, from the env family's module) for every field the
-caller does not pass, and the seed's defaults (`SEED_DEFAULTS`, from `seed/sac.md` §5) for every
-field the preset does not set. The config is validated once, here, before anything is compiled:
-a bad value raises `ConfigError` naming the field, the value and what is allowed.
+`SACConfig(env=name, **fields)` takes the env's preset (`envs.preset`, from the env family's module) for
+every field the caller does not pass, and the seed's defaults (`SEED_DEFAULTS`, from `seed/sac.md` §5)
+for every field the preset does not set. The config is validated once, here, before anything is
+compiled: a bad value raises `ConfigError` naming the field, the value and what is allowed.
+
+Each field is declared once, in SACConfig: its type (a Literal's arguments are its choices), its seed
+default and its check (`option(...)`), and its docstring (tyro shows it in --help). `SEED_DEFAULTS`
+and the per-field checks are read from those declarations.
+
+Changing env with `dataclasses.replace(config, env=other)` gives `other`'s preset (or the seed's
+default) to every field that was filled from the old env's preset or the seed's defaults; a field the
+caller set, when the config was made or in that replace call, keeps its value. (A field passed to the
+replace call with exactly the value the old preset gave it cannot be told from one carried over: it
+takes the new preset's value. To be sure of every value, make a fresh `SACConfig(env=other, ...)`.)
+A config made from every field (as one read back from config.json is) has no preset-filled field, so
+replace changes only the fields it is given; one parsed from the command line counts the flags given
+as set and the rest as preset-filled.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
+import typing
+from collections.abc import Callable, Mapping
+from types import MappingProxyType
 from typing import Any, Literal
+
+from tyro.conf import Suppress
 
 
 class ConfigError(ValueError):
@@ -26,161 +44,189 @@ class _Unset:
 
 UNSET: Any = _Unset()
 
-# The seed's defaults (seed/sac.md §5 "Hyperparameters"), plus the fields a vectorised on-device
-# trainer needs. Presets override these per env; the caller overrides both.
-SEED_DEFAULTS: dict[str, Any] = dict(
-    seed=0,
-    num_seeds=1,
-    total_steps=1_000_000,
-    num_envs=1,
-    env_group_size=None,
-    grad_updates_per_step=1,
-    steps_per_chunk=10_000,
-    episode_length=1000,
-    gamma=0.99,
-    tau=0.005,
-    batch_size=256,
-    buffer_size=1_000_000,
-    start_steps=10_000,
-    min_replay_size=10_000,
-    actor_lr=3e-4,
-    critic_lr=3e-4,
-    alpha_lr=3e-4,
-    hidden_sizes=(256, 256),
-    log_std_min=-20.0,
-    log_std_max=2.0,
-    init_alpha=0.2,
-    learn_alpha=True,
-    target_entropy=None,
-    n_critics=2,
-    n_step=1,
-    prioritized_replay=False,
-    per_alpha=0.6,
-    per_beta=0.4,
-    per_eps=1e-6,
-    critic_layer_norm=False,
-    reward_scale=1.0,
-    normalize_observations=False,
-    max_grad_norm=None,
-    policy_delay=1,
-    alpha_min=None,
-    alpha_max=None,
-    actor_q="min",
-    lr_schedule="constant",
-    deterministic_policy=False,
-    eval_episodes=10,
-    brax_backend="mjx",
-    playground_impl="jax",
-)
-
 # The device counts vectorised steps, and optax counts updates, in int32.
 MAX_COUNT = 2**31 - 1
+
+
+# ----------------------------------------------------------------------------- per-field checks
+
+
+@dataclasses.dataclass(frozen=True)
+class Check:
+    """The rule for one field's value on its own: ok(value) says whether it can run; allowed says
+    which values can (it ends the error message)."""
+
+    ok: Callable[[Any], bool]
+    allowed: str
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_real(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _is_finite(value: Any) -> bool:
+    return _is_real(value) and math.isfinite(value)
+
+
+POSITIVE_INT = Check(lambda v: _is_int(v) and v > 0, "must be a positive integer")
+COUNT = Check(lambda v: _is_int(v) and v >= 0, "must be an integer >= 0")
+POSITIVE = Check(lambda v: _is_finite(v) and v > 0, "must be a finite number > 0")
+NONNEGATIVE = Check(lambda v: _is_finite(v) and v >= 0, "must be a finite number >= 0")
+FINITE = Check(_is_finite, "must be a finite number")
+UNIT_OPEN = Check(lambda v: _is_real(v) and 0 < v <= 1, "must be in (0, 1]")
+UNIT = Check(lambda v: _is_real(v) and 0 <= v <= 1, "must be in [0, 1]")
+FLAG = Check(lambda v: isinstance(v, bool), "must be True or False")
+POSITIVE_OR_NONE = Check(lambda v: v is None or POSITIVE.ok(v), "must be a finite number > 0 or None")
+ENTROPY = Check(lambda v: v is None or _is_finite(v), "must be a finite number or None (−dim(A))")
+GROUP_SIZE = Check(lambda v: v is None or POSITIVE_INT.ok(v), "must be a positive integer or None (one vmapped batch)")
+WIDTHS = Check(lambda v: isinstance(v, tuple) and len(v) > 0 and all(POSITIVE_INT.ok(h) for h in v),
+               "must be a non-empty tuple of positive integers")
+
+
+def option(seed_default: Any, check: Check | None = None) -> Any:
+    """A SACConfig field filled from the env's preset, else from `seed_default` (the seed's value).
+    check: its rule; leave it out for a Literal field, whose choices are its annotation's arguments."""
+    return dataclasses.field(default=UNSET, metadata={"seed_default": seed_default, "check": check})
+
+
+@dataclasses.dataclass(frozen=True)
+class PresetFill:
+    """Which fields of a config were filled (not set by the caller), for which env, with what value."""
+
+    env: str
+    values: tuple[tuple[str, Any], ...]  # (field, value) pairs: a tuple, so that configs pickle and deepcopy
+
+
+# ----------------------------------------------------------------------------------- the config
 
 
 @dataclasses.dataclass(frozen=True)
 class SACConfig:
     """Everything that defines a run. Sizes count env steps (transitions), not vectorised steps."""
 
+    # option(seed default, check): the seed's defaults (seed/sac.md §5 "Hyperparameters"), plus the fields
+    # a vectorised on-device trainer needs. Presets override these per env; the caller overrides both.
+    # The module's docstring says what dataclasses.replace(config, env=...) does.
+
     env: str = "pendulum"
     """Environment name; `envs.names()` lists them. Picks the preset for the fields not passed."""
-    seed: int = UNSET
+    seed: int = option(0, COUNT)
     """PRNG seed. With num_seeds = S, agents use seeds seed, seed + 1, ..., seed + S - 1."""
-    num_seeds: int = UNSET
+    num_seeds: int = option(1, POSITIVE_INT)
     """Independent agents trained at once in one program (jax.vmap over seeds)."""
-    total_steps: int = UNSET
+    total_steps: int = option(1_000_000, POSITIVE_INT)
     """Env steps to train for, over all envs (rounded up to whole chunks, with a warning)."""
-    num_envs: int = UNSET
+    num_envs: int = option(1, POSITIVE_INT)
     """Parallel training envs per agent: one vectorised step collects num_envs transitions."""
-    env_group_size: int | None = UNSET
+    env_group_size: int | None = option(None, GROUP_SIZE)
     """None: step all num_seeds·num_envs training envs as one vmapped batch (best on a GPU). g:
     step them as sequential groups of g (must divide num_seeds·num_envs): on a CPU, MJX envs step
     ~3x faster in groups of 16 (see rollout.batched_step). Changes speed, not what the envs do."""
-    grad_updates_per_step: int = UNSET
+    grad_updates_per_step: int = option(1, POSITIVE_INT)
     """Gradient updates per vectorised env step (so num_envs transitions per this many updates)."""
-    steps_per_chunk: int = UNSET
+    steps_per_chunk: int = option(10_000, POSITIVE_INT)
     """Env steps per chunk: one jitted scan; metrics, eval and checkpoints happen between chunks."""
-    episode_length: int = UNSET
+    episode_length: int = option(1000, POSITIVE_INT)
     """Steps after which an episode is truncated (the critic still bootstraps from its last obs)."""
-    gamma: float = UNSET
+    gamma: float = option(0.99, UNIT_OPEN)
     """Discount factor γ, in (0, 1]."""
-    tau: float = UNSET
+    tau: float = option(0.005, UNIT_OPEN)
     """Polyak rate τ for the target critics, in (0, 1]: target ← τ·critic + (1 − τ)·target."""
-    batch_size: int = UNSET
+    batch_size: int = option(256, POSITIVE_INT)
     """Transitions per gradient update."""
-    buffer_size: int = UNSET
+    buffer_size: int = option(1_000_000, POSITIVE_INT)
     """Replay capacity in transitions (per agent); a ring buffer on the device."""
-    start_steps: int = UNSET
+    start_steps: int = option(10_000, COUNT)
     """Env steps with uniform random actions before the stochastic policy acts."""
-    min_replay_size: int = UNSET
+    min_replay_size: int = option(10_000, POSITIVE_INT)
     """Transitions in the buffer before the first gradient update."""
-    actor_lr: float = UNSET
+    actor_lr: float = option(3e-4, POSITIVE)
     """Adam learning rate of the actor."""
-    critic_lr: float = UNSET
+    critic_lr: float = option(3e-4, POSITIVE)
     """Adam learning rate of the critics."""
-    alpha_lr: float = UNSET
+    alpha_lr: float = option(3e-4, POSITIVE)
     """Adam learning rate of log α."""
-    hidden_sizes: tuple[int, ...] = UNSET
+    hidden_sizes: tuple[int, ...] = option((256, 256), WIDTHS)
     """Hidden layer widths of the actor and of each critic (ReLU MLPs)."""
-    log_std_min: float = UNSET
+    log_std_min: float = option(-20.0, FINITE)
     """Lower clamp of the actor's log σ."""
-    log_std_max: float = UNSET
+    log_std_max: float = option(2.0, FINITE)
     """Upper clamp of the actor's log σ."""
-    init_alpha: float = UNSET
+    init_alpha: float = option(0.2, NONNEGATIVE)
     """Initial temperature α₀ (the fixed α when learn_alpha is False; 0 gives the α = 0 ablation)."""
-    learn_alpha: bool = UNSET
+    learn_alpha: bool = option(True, FLAG)
     """Learn α by dual descent on log α towards target_entropy; False keeps α = init_alpha."""
-    target_entropy: float | None = UNSET
+    target_entropy: float | None = option(None, ENTROPY)
     """Target entropy of the policy; None means −dim(A)."""
-    n_critics: int = UNSET
+    n_critics: int = option(2, POSITIVE_INT)
     """Critics in the ensemble (2 = clipped double Q; 1 = the single-critic ablation)."""
-    n_step: int = UNSET
+    n_step: int = option(1, POSITIVE_INT)
     """n-step returns: the critic target sums n discounted rewards, then bootstraps."""
-    prioritized_replay: bool = UNSET
+    prioritized_replay: bool = option(False, FLAG)
     """Sample transitions in proportion to |TD error|^per_alpha (O(capacity) per batch)."""
-    per_alpha: float = UNSET
+    per_alpha: float = option(0.6, UNIT)
     """Priority exponent of prioritised replay."""
-    per_beta: float = UNSET
+    per_beta: float = option(0.4, UNIT)
     """Importance-sampling exponent of prioritised replay."""
-    per_eps: float = UNSET
+    per_eps: float = option(1e-6, POSITIVE)
     """Added to |TD error| so that no transition has priority zero."""
-    critic_layer_norm: bool = UNSET
+    critic_layer_norm: bool = option(False, FLAG)
     """LayerNorm after each hidden layer of the critics."""
-    reward_scale: float = UNSET
+    reward_scale: float = option(1.0, POSITIVE)
     """Rewards are multiplied by this before they reach the critic."""
-    normalize_observations: bool = UNSET
+    normalize_observations: bool = option(False, FLAG)
     """Normalise observations with running mean and variance (kept in the train state)."""
-    max_grad_norm: float | None = UNSET
+    max_grad_norm: float | None = option(None, POSITIVE_OR_NONE)
     """Clip each network's gradient to this global norm; None: no clipping."""
-    policy_delay: int = UNSET
+    policy_delay: int = option(1, POSITIVE_INT)
     """Update the actor and α on every policy_delay-th gradient update (1: every update)."""
-    alpha_min: float | None = UNSET
+    alpha_min: float | None = option(None, POSITIVE_OR_NONE)
     """Lower bound on α where it is used; None: unbounded."""
-    alpha_max: float | None = UNSET
+    alpha_max: float | None = option(None, POSITIVE_OR_NONE)
     """Upper bound on α where it is used; None: unbounded."""
-    actor_q: Literal["min", "mean"] = UNSET
+    actor_q: Literal["min", "mean"] = option("min")
     """How the actor loss combines the critics: their min (SAC) or their mean."""
-    lr_schedule: Literal["constant", "linear", "cosine"] = UNSET
+    lr_schedule: Literal["constant", "linear", "cosine"] = option("constant")
     """Learning-rate schedule over the run's gradient updates (all three optimisers)."""
-    deterministic_policy: bool = UNSET
+    deterministic_policy: bool = option(False, FLAG)
     """Ablation: the actor is tanh(mean), with no noise and no entropy term."""
-    eval_episodes: int = UNSET
+    eval_episodes: int = option(10, COUNT)
     """Deterministic evaluation episodes after each chunk (0: no evaluation)."""
-    brax_backend: Literal["mjx", "generalized", "positional", "spring"] = UNSET
+    brax_backend: Literal["mjx", "generalized", "positional", "spring"] = option("mjx")
     """Physics pipeline of Brax envs."""
-    playground_impl: Literal["jax", "warp"] = UNSET
+    playground_impl: Literal["jax", "warp"] = option("jax")
     """MuJoCo Playground implementation: MJX in JAX, or MuJoCo Warp (needs warp-lang)."""
 
-    def __post_init__(self) -> None:
+    # Which fields were filled from the preset or the seed's defaults (not set by the caller): lets a
+    # dataclasses.replace that changes env refill them. An InitVar, so it is no field (not in
+    # dataclasses.fields, repr, ==, hash or to_dict); replace passes it on because __post_init__ keeps it
+    # on the instance; hidden from tyro.
+    _preset_fill: dataclasses.InitVar[Suppress[PresetFill | None]] = None
+
+    def __post_init__(self, _preset_fill: PresetFill | None) -> None:
         _check_env_name(self.env)
         import envs
 
-        preset = envs.preset(self.env)
-        for field in dataclasses.fields(self):
-            if getattr(self, field.name) is UNSET:
-                value = preset.get(field.name, SEED_DEFAULTS.get(field.name))
-                object.__setattr__(self, field.name, value)
         if isinstance(self.hidden_sizes, list):
             object.__setattr__(self, "hidden_sizes", tuple(self.hidden_sizes))
+        old = _preset_fill
+        # Fields that still hold the value filled in for the config this one was replaced from.
+        filled = {} if old is None else {
+            name: value for name, value in old.values if _same(getattr(self, name), value)}
+        if old is not None and old.env != self.env:
+            for name in filled:
+                object.__setattr__(self, name, UNSET)
+            filled = {}
+        preset = envs.preset(self.env)
+        for name, seed_default in SEED_DEFAULTS.items():
+            if getattr(self, name) is UNSET:
+                filled[name] = preset.get(name, seed_default)
+                object.__setattr__(self, name, filled[name])
+        object.__setattr__(self, "_preset_fill", PresetFill(self.env, tuple(filled.items())))
         validate(self)
 
     # Derived sizes, computed in one place so that the trainer and the CLI agree.
@@ -202,11 +248,13 @@ class SACConfig:
     @property
     def first_update_iteration(self) -> int:
         """Index of the first vectorised step that ends with gradient updates: the first whose
-        transitions bring the buffer to min_replay_size."""
-        return -(-self.min_replay_size // self.num_envs) - 1
+        transitions bring the buffer to min_replay_size. With n-step returns the first n − 1 steps
+        insert nothing (no n-step transition is complete yet), so learning starts n − 1 steps later."""
+        return -(-self.min_replay_size // self.num_envs) - 1 + (self.n_step - 1)
 
     def updates_after(self, iterations: int) -> int:
-        """Gradient updates per agent after `iterations` vectorised steps."""
+        """Gradient updates per agent after the first `iterations` vectorised steps of a run (one resumed
+        without its replay buffer refills it first, so it updates later)."""
         return max(0, iterations - self.first_update_iteration) * self.grad_updates_per_step
 
     @property
@@ -219,6 +267,37 @@ class SACConfig:
         out = dataclasses.asdict(self)
         out["hidden_sizes"] = list(self.hidden_sizes)
         return out
+
+
+def _same(a: Any, b: Any) -> bool:
+    """a is the very value b: equal and of one type (so 1 is not 1.0 and True is not 1)."""
+    return type(a) is type(b) and a == b
+
+
+# Read from the declarations above: the seed's default of every field but env, and each field's check.
+SEED_DEFAULTS: Mapping[str, Any] = MappingProxyType(
+    {f.name: f.metadata["seed_default"] for f in dataclasses.fields(SACConfig) if "seed_default" in f.metadata}
+)
+
+
+def _field_checks() -> dict[str, Check]:
+    hints = typing.get_type_hints(SACConfig)
+    checks = {}
+    for name in SEED_DEFAULTS:
+        check = SACConfig.__dataclass_fields__[name].metadata["check"]
+        if check is None:
+            if typing.get_origin(hints[name]) is not Literal:
+                raise TypeError(f"SACConfig.{name} needs a check: only a Literal field's is read from its type")
+            choices = typing.get_args(hints[name])
+            check = Check(lambda v, choices=choices: v in choices, f"must be one of {', '.join(choices)}")
+        checks[name] = check
+    return checks
+
+
+FIELD_CHECKS: Mapping[str, Check] = MappingProxyType(_field_checks())
+
+
+# ----------------------------------------------------------------------------------- validation
 
 
 def _check_env_name(name: Any) -> None:
@@ -235,69 +314,32 @@ def _fail(field: str, value: Any, allowed: str) -> None:
 
 
 def validate(config: SACConfig) -> None:
-    """Raise ConfigError for the first field that cannot run, before anything is compiled."""
-    c = config
-    positive_ints = (
-        "num_seeds", "total_steps", "num_envs", "grad_updates_per_step", "steps_per_chunk",
-        "episode_length", "batch_size", "buffer_size", "min_replay_size", "n_critics", "n_step",
-        "policy_delay",
-    )
-    for name in positive_ints:
-        value = getattr(c, name)
-        if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-            _fail(name, value, "must be a positive integer")
-    for name in ("seed", "start_steps", "eval_episodes"):
-        value = getattr(c, name)
-        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-            _fail(name, value, "must be an integer >= 0")
-    for name in ("actor_lr", "critic_lr", "alpha_lr", "reward_scale", "per_eps"):
-        value = getattr(c, name)
-        if not _is_real(value) or not math.isfinite(value) or value <= 0:
-            _fail(name, value, "must be a finite number > 0")
-    for name in ("gamma", "tau"):
-        value = getattr(c, name)
-        if not _is_real(value) or not (0 < value <= 1):
-            _fail(name, value, "must be in (0, 1]")
-    for name in ("per_alpha", "per_beta"):
-        value = getattr(c, name)
-        if not _is_real(value) or not (0 <= value <= 1):
-            _fail(name, value, "must be in [0, 1]")
-    if not _is_real(c.init_alpha) or not math.isfinite(c.init_alpha) or c.init_alpha < 0:
-        _fail("init_alpha", c.init_alpha, "must be a finite number >= 0")
+    """Raise ConfigError for the first field that cannot run, before anything is compiled: each field
+    on its own (FIELD_CHECKS, in declaration order), then the relations between fields."""
+    for name, check in FIELD_CHECKS.items():
+        value = getattr(config, name)
+        if not check.ok(value):
+            _fail(name, value, check.allowed)
+    _check_relations(config)
+
+
+def _check_relations(c: SACConfig) -> None:
+    """The rules that involve several fields (each field is already valid on its own)."""
+    if c.log_std_min >= c.log_std_max:
+        _fail("log_std_min", c.log_std_min, f"must be finite and below log_std_max={c.log_std_max}")
     if c.learn_alpha and c.init_alpha == 0:
         _fail("init_alpha", c.init_alpha, "must be > 0 when learn_alpha is True (α is learned as log α)")
-    if c.target_entropy is not None and (not _is_real(c.target_entropy) or not math.isfinite(c.target_entropy)):
-        _fail("target_entropy", c.target_entropy, "must be a finite number or None (−dim(A))")
-    for name in ("alpha_min", "alpha_max", "max_grad_norm"):
-        value = getattr(c, name)
-        if value is not None and (not _is_real(value) or not math.isfinite(value) or value <= 0):
-            _fail(name, value, "must be a finite number > 0 or None")
     if c.alpha_min is not None and c.alpha_max is not None and c.alpha_min > c.alpha_max:
         _fail("alpha_min", c.alpha_min, f"must be <= alpha_max={c.alpha_max}")
-    if not (_is_real(c.log_std_min) and _is_real(c.log_std_max)) or not (
-        math.isfinite(c.log_std_min) and math.isfinite(c.log_std_max) and c.log_std_min < c.log_std_max
-    ):
-        _fail("log_std_min", c.log_std_min, f"must be finite and below log_std_max={c.log_std_max}")
-    if not isinstance(c.hidden_sizes, tuple) or not c.hidden_sizes or not all(
-        isinstance(h, int) and not isinstance(h, bool) and h > 0 for h in c.hidden_sizes
-    ):
-        _fail("hidden_sizes", c.hidden_sizes, "must be a non-empty tuple of positive integers")
-    for name, allowed in (
-        ("actor_q", ("min", "mean")),
-        ("lr_schedule", ("constant", "linear", "cosine")),
-        ("brax_backend", ("mjx", "generalized", "positional", "spring")),
-        ("playground_impl", ("jax", "warp")),
-    ):
-        if getattr(c, name) not in allowed:
-            _fail(name, getattr(c, name), f"must be one of {', '.join(allowed)}")
-    for name in ("learn_alpha", "prioritized_replay", "critic_layer_norm", "normalize_observations",
-                 "deterministic_policy"):
-        if not isinstance(getattr(c, name), bool):
-            _fail(name, getattr(c, name), "must be True or False")
+    low = 0.0 if c.alpha_min is None else c.alpha_min
+    high = math.inf if c.alpha_max is None else c.alpha_max
+    if not low <= c.init_alpha <= high:
+        _fail("init_alpha", c.init_alpha,
+              f"must be within the α bounds alpha_min={c.alpha_min}, alpha_max={c.alpha_max} (α stays within "
+              "them wherever it is used: set init_alpha inside them, or widen them)")
+    if c.deterministic_policy and c.learn_alpha:
+        _fail("deterministic_policy", True, "needs learn_alpha=False (a deterministic policy has no entropy)")
     g = c.env_group_size
-    if g is not None and (isinstance(g, bool) or not isinstance(g, int) or g <= 0):
-        _fail("env_group_size", g, "must be a positive integer or None (one vmapped batch)")
-    # Relations between fields.
     if g is not None and (c.num_seeds * c.num_envs) % g:
         _fail("env_group_size", g, f"must divide num_seeds·num_envs={c.num_seeds * c.num_envs}")
     if c.buffer_size < c.num_envs:
@@ -307,8 +349,6 @@ def validate(config: SACConfig) -> None:
     if c.batch_size > c.min_replay_size:
         _fail("batch_size", c.batch_size,
               f"must be <= min_replay_size={c.min_replay_size} (the first batch is drawn at that size)")
-    if c.deterministic_policy and c.learn_alpha:
-        _fail("deterministic_policy", True, "needs learn_alpha=False (a deterministic policy has no entropy)")
     iterations = c.num_chunks * c.iterations_per_chunk
     if iterations > MAX_COUNT:
         _fail("total_steps", c.total_steps,
@@ -316,7 +356,3 @@ def validate(config: SACConfig) -> None:
     if c.total_updates > MAX_COUNT:
         _fail("grad_updates_per_step", c.grad_updates_per_step,
               f"gives {c.total_updates} updates in the run; optax counts updates in int32, at most {MAX_COUNT}")
-
-
-def _is_real(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)

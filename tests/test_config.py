@@ -105,3 +105,47 @@ def test_replay_that_does_not_fit_names_a_capacity_that_does():
         check_fits(c, 3, 1, free=1 << 30)
     fits = int(str(pytest.raises(MemoryBudgetError, check_fits, c, 3, 1, free=1 << 30).value).rsplit("<= ", 1)[1])
     check_fits(tiny_config(buffer_size=fits), 3, 1, free=1 << 30)  # the named capacity does fit
+
+
+@pytest.mark.parametrize(
+    "fields, message",
+    [
+        (dict(alpha_min=0.3), "init_alpha=0.2 is invalid: must be within the α bounds alpha_min=0.3, alpha_max=None"),
+        (dict(alpha_max=0.1), "init_alpha=0.2 is invalid: must be within the α bounds alpha_min=None, alpha_max=0.1"),
+        # Fixed α too: it is the α the losses use, so it must lie within the bounds as well.
+        (dict(learn_alpha=False, init_alpha=0.5, alpha_min=0.1, alpha_max=0.3),
+         "init_alpha=0.5 is invalid: must be within the α bounds alpha_min=0.1, alpha_max=0.3"),
+        (dict(learn_alpha=False, init_alpha=0.0, alpha_min=0.1),
+         "init_alpha=0.0 is invalid: must be within the α bounds alpha_min=0.1, alpha_max=None"),
+    ],
+    ids=["below_alpha_min", "above_alpha_max", "fixed_alpha_above_alpha_max", "alpha_zero_below_alpha_min"],
+)
+def test_init_alpha_outside_the_alpha_bounds_is_refused(fields, message):
+    with pytest.raises(ConfigError, match=message):
+        tiny_config(**fields)
+
+
+def test_init_alpha_within_the_alpha_bounds_and_the_alpha_zero_ablation_are_allowed():
+    assert tiny_config(alpha_min=0.2, alpha_max=0.2).init_alpha == 0.2  # the bounds are inclusive
+    assert tiny_config(alpha_min=0.1, alpha_max=0.3, learn_alpha=False, init_alpha=0.3).init_alpha == 0.3
+    assert tiny_config(learn_alpha=False, init_alpha=0.0).init_alpha == 0.0  # α = 0: no alpha_min set
+    assert tiny_config(learn_alpha=False, init_alpha=0.0, alpha_max=0.5).init_alpha == 0.0
+
+
+@pytest.mark.parametrize(
+    "n_step, grad_updates_per_step",
+    [(1, 1), (3, 1), (3, 2)],
+)
+def test_derived_update_counts_are_the_updates_that_happen(n_step, grad_updates_per_step):
+    """With n-step returns the first n − 1 vectorised steps insert nothing, so learning starts n − 1
+    steps later: first_update_iteration, updates_after and total_updates (the learning-rate schedules'
+    horizon) count that, chunk by chunk, through the trainer."""
+    config = tiny_config(n_step=n_step, grad_updates_per_step=grad_updates_per_step, lr_schedule="linear",
+                         total_steps=384, eval_episodes=0)
+    result = train(config)
+    chunk = config.iterations_per_chunk
+    assert [r["updates"] for r in result.history] == [config.updates_after((i + 1) * chunk) for i in range(3)]
+    assert result.history[-1]["updates"] == result.config.total_updates
+    # 64 transitions are in after 16 inserting steps of 4 envs; the first n − 1 steps insert none.
+    assert config.first_update_iteration == 15 + n_step - 1
+    assert config.total_updates == (96 - 15 - (n_step - 1)) * grad_updates_per_step
