@@ -502,7 +502,7 @@ def run_gpu_sac(case: Case, point: Point, preset: Preset, env: Any, timer: Timer
         "chunk": {"iterations": iterations, "env_steps": iterations * point.num_envs, "warmup": warmup},
         "compile_s": result.compile_s,
         "updates_per_s": spread(updates),
-        "replay_bytes_per_transition": replay.bytes_per_transition(obs_dim, act_dim, config.prioritized_replay),
+        "replay_bytes_per_transition": replay.make_replay(config, obs_dim, act_dim).bytes_per_transition,
         "obs_dim": obs_dim,
         "act_dim": act_dim,
         "wall_s": wall_s,

@@ -24,7 +24,8 @@ def state_bytes(config: SACConfig, obs_dim: int, act_dim: int) -> dict[str, int]
     """Bytes of the large parts of the train state, over all seeds (shapes only, nothing allocated)."""
     from gpu_sac.learner import init_agent
 
-    per_transition = replay.bytes_per_transition(obs_dim, act_dim, config.prioritized_replay)
+    # The replay record's own count: its rows and whatever else it keeps per row (a sum-tree).
+    per_transition = replay.make_replay(config, obs_dim, act_dim).bytes_per_transition
     agent = jax.eval_shape(lambda key: init_agent(config, obs_dim, act_dim, key), jax.random.PRNGKey(0))
     agent_bytes = sum(leaf.size * leaf.dtype.itemsize for leaf in jax.tree.leaves(agent))
     return {
@@ -63,7 +64,7 @@ def check_fits(config: SACConfig, obs_dim: int, act_dim: int, free: int | None =
     budget = int(free * HEADROOM)
     total = sum(need.values())
     if total > budget:
-        per_transition = replay.bytes_per_transition(obs_dim, act_dim, config.prioritized_replay)
+        per_transition = replay.make_replay(config, obs_dim, act_dim).bytes_per_transition
         other = total - need["replay"]
         fits = max(0, (budget - other) // (config.num_seeds * per_transition))
         gib = 2**30

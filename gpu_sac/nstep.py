@@ -17,7 +17,7 @@ import jax
 import jax.numpy as jnp
 from flax import struct
 
-from gpu_sac.replay import Transition
+from gpu_sac.transition import Transition
 
 
 @struct.dataclass

@@ -1,36 +1,57 @@
-"""A device-resident ring buffer of transitions, written in place.
+"""Replay buffers as records of pure functions: uniform and prioritised, one packed ring underneath.
 
-Each transition is one row of a single float32 matrix (capacity, row_size): obs, action, reward,
-next_obs, discount side by side. One row per transition keeps the fields aligned by construction,
-and makes an insert one scatter and a batch one gather (not one of each per field). Writes go to
-rows (insert_pos + i) mod capacity: with the train state donated, XLA updates the matrix in place;
-nothing is ever rolled or copied (Brax's queue rolls the whole buffer on every insert once full).
+    replay = make_replay(config, obs_dim, act_dim)      # or uniform(...) / prioritized(...)
+    buffer = replay.init()                              # a pytree; donate it and it is updated in place
+    buffer = replay.insert(buffer, transitions)         # leading shape (n,), n <= capacity
+    batch, index, weight = replay.sample(buffer, key, (U, B))
+    buffer = replay.update_priority(buffer, index, td_abs)   # the identity for uniform replay
 
-`discount` is the factor on the bootstrapped value: γ^k for a k-step transition that did not
-terminate, 0 for one that did. Truncated transitions keep their discount and their true final
-observation as next_obs, so the critic bootstraps from it.
+The trainer, the memory check and checkpoints use the record and the `ReplayBuffer` fields below,
+never a variant's layout, so a new variant (HER, sharded) is one more constructor.
 
-Prioritised replay (optional) keeps one priority per row and samples by inverse CDF: a cumsum over
-the capacity per batch, O(capacity), which is why it is off by default.
+Storage. Each transition is one row of a single float32 matrix (capacity, row_size): obs, action,
+reward, next_obs, discount side by side. One row per transition keeps the fields aligned by
+construction, and makes an insert one scatter and a batch one gather (not one of each per field).
+Writes go to rows (insert_pos + i) mod capacity: with the train state donated, XLA updates the
+matrix in place; nothing is ever rolled or copied (Brax's queue rolls the whole buffer on every
+insert once full).
+
+Prioritised replay keeps a sum-tree over p_i^α (p_i = |TD error| + eps): inserts and priority
+updates cost O(n log capacity), a draw O(log capacity), against O(capacity) for an inverse CDF by
+cumulative sum. The tree is descended with a fresh uniform per level, choosing left with probability
+left / (left + right), so no single float32 number has to resolve `capacity` intervals. (The inverse
+CDF it replaces drew u = uniform · Σ: with 2²³ float32 uniforms and Σ ≈ 2²² for 2²² priorities in
+[0.5, 1.5], u fell on a grid of 0.5, one to three points per row, so rows were drawn up to 100 % off
+their probability; and its float32 cumsum rounds late rows further.) The importance weights use the
+probability of the path actually taken.
 """
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from collections.abc import Callable
+from typing import TYPE_CHECKING, NamedTuple
 
 import jax
 import jax.numpy as jnp
 from flax import struct
 
+from gpu_sac.transition import Transition
 
-class Transition(NamedTuple):
-    """Fields of a batch of transitions; leading shape (...,) is the batch."""
+if TYPE_CHECKING:
+    from gpu_sac.config import SACConfig
 
-    obs: jax.Array  # (..., obs_dim)
-    action: jax.Array  # (..., act_dim), in [−1, 1] (the policy's squashed space)
-    reward: jax.Array  # (...,) (n-step: the discounted sum of n rewards)
-    next_obs: jax.Array  # (..., obs_dim): the true final obs at an episode's end
-    discount: jax.Array  # (...,): γ^n, or 0 if the episode terminated
+__all__ = [
+    "Replay",
+    "ReplayBuffer",
+    "Transition",  # re-exported: it lives in gpu_sac.transition
+    "bytes_per_transition",
+    "make_replay",
+    "pack",
+    "prioritized",
+    "row_size",
+    "uniform",
+    "unpack",
+]
 
 
 def row_size(obs_dim: int, act_dim: int) -> int:
@@ -38,7 +59,7 @@ def row_size(obs_dim: int, act_dim: int) -> int:
 
 
 def pack(t: Transition) -> jax.Array:
-    """Transition with leading shape (n,) → rows (n, row_size)."""
+    """Transition with leading shape (n,) → rows (n, row_size) f32."""
     return jnp.concatenate(
         [t.obs, t.action, t.reward[:, None], t.next_obs, t.discount[:, None]], axis=-1
     ).astype(jnp.float32)
@@ -57,15 +78,32 @@ def unpack(rows: jax.Array, obs_dim: int, act_dim: int) -> Transition:
     )
 
 
+def bytes_per_transition(obs_dim: int, act_dim: int, prioritized: bool = False) -> int:
+    """Device bytes per stored transition: one float32 row, plus two float32 sum-tree nodes when
+    prioritised (the tree has 2·capacity nodes for any capacity, so this does not depend on it). The
+    buffer's three scalars (insert_pos, size, max_priority) are left out."""
+    return 4 * row_size(obs_dim, act_dim) + (2 * 4 if prioritized else 0)
+
+
 @struct.dataclass
 class ReplayBuffer:
-    """data: (capacity, row_size) f32; insert_pos, size: () int32; priority: (capacity,) f32 or None."""
+    """A ring of packed transitions, and for prioritised replay the sum-tree over its rows.
+
+    data: (capacity, row_size) f32, row r holds `pack` of one transition; rows >= size are unwritten.
+    insert_pos: () int32, the next row written.  size: () int32, rows written (at most capacity).
+    tree: (2·capacity,) f32 or None (uniform). Node 1 is the root, node k has children 2k and 2k+1,
+      row r's leaf is node capacity + r and holds p_r^α (0 while unwritten); node 0 is unused. This
+      heap shape is a full binary tree for any capacity (leaves at two depths when capacity is not
+      a power of two), so it needs no padding to a power of two.
+    max_priority: () f32 or None: the largest raw priority (|TD error| + eps) seen, starting at 1;
+      new rows get it, so each is replayed at least once with a high probability.
+    """
 
     data: jax.Array
     insert_pos: jax.Array
     size: jax.Array
-    priority: jax.Array | None
-    max_priority: jax.Array
+    tree: jax.Array | None
+    max_priority: jax.Array | None
     obs_dim: int = struct.field(pytree_node=False)
     act_dim: int = struct.field(pytree_node=False)
 
@@ -74,68 +112,176 @@ class ReplayBuffer:
         return self.data.shape[0]
 
 
-def init(capacity: int, obs_dim: int, act_dim: int, prioritized: bool = False) -> ReplayBuffer:
+class Replay(NamedTuple):
+    """A replay variant: pure, jittable functions over a ReplayBuffer (vmap them for several agents).
+
+    init: () -> empty buffer.
+    insert: (buffer, transitions of leading shape (n,), n <= capacity) -> buffer.
+    sample: (buffer, key, shape) -> (batch of leading shape `shape`, row index `shape` int32,
+      importance weight `shape` f32); the buffer must hold at least one row.
+    update_priority: (buffer, index (any shape) int32, td_abs (same shape) >= 0) -> buffer.
+    bytes_per_transition: device bytes per stored transition, everything kept per row included; the
+      same at any capacity, so the memory check can name a capacity that fits without the layout.
+    capacity: rows in the ring.
+    """
+
+    init: Callable[[], ReplayBuffer]
+    insert: Callable[[ReplayBuffer, Transition], ReplayBuffer]
+    sample: Callable[[ReplayBuffer, jax.Array, tuple[int, ...]], tuple[Transition, jax.Array, jax.Array]]
+    update_priority: Callable[[ReplayBuffer, jax.Array, jax.Array], ReplayBuffer]
+    bytes_per_transition: int
+    capacity: int
+
+
+def make_replay(config: SACConfig, obs_dim: int, act_dim: int) -> Replay:
+    """The config's replay: prioritised (per_alpha, per_beta, per_eps) or uniform, buffer_size rows."""
+    if config.prioritized_replay:
+        return prioritized(config.buffer_size, obs_dim, act_dim, config.per_alpha, config.per_beta, config.per_eps)
+    return uniform(config.buffer_size, obs_dim, act_dim)
+
+
+# The ring, shared by both variants.
+
+
+def _empty(capacity: int, obs_dim: int, act_dim: int, tree: jax.Array | None = None) -> ReplayBuffer:
     return ReplayBuffer(
         data=jnp.zeros((capacity, row_size(obs_dim, act_dim)), jnp.float32),
         insert_pos=jnp.zeros((), jnp.int32),
         size=jnp.zeros((), jnp.int32),
-        priority=jnp.zeros((capacity,), jnp.float32) if prioritized else None,
-        max_priority=jnp.ones((), jnp.float32),
+        tree=tree,
+        max_priority=None if tree is None else jnp.ones((), jnp.float32),
         obs_dim=obs_dim,
         act_dim=act_dim,
     )
 
 
-def bytes_per_transition(obs_dim: int, act_dim: int, prioritized: bool = False) -> int:
-    return 4 * row_size(obs_dim, act_dim) + (4 if prioritized else 0)
+def _ring_rows(buffer: ReplayBuffer, n: int) -> jax.Array:
+    """(n,) int32: the rows the next n transitions go to."""
+    return (buffer.insert_pos + jnp.arange(n, dtype=jnp.int32)) % buffer.capacity
 
 
-def insert(buffer: ReplayBuffer, transitions: Transition) -> ReplayBuffer:
-    """Write n transitions (leading shape (n,), n <= capacity) at the ring's head."""
-    rows = pack(transitions)
-    n = rows.shape[0]
-    index = (buffer.insert_pos + jnp.arange(n, dtype=jnp.int32)) % buffer.capacity
-    priority = buffer.priority
-    if priority is not None:  # new transitions get the highest priority seen, so each is replayed
-        priority = priority.at[index].set(buffer.max_priority, unique_indices=True)
+def _write(buffer: ReplayBuffer, rows: jax.Array, transitions: Transition) -> ReplayBuffer:
+    packed = pack(transitions)
+    n = packed.shape[0]
     return buffer.replace(
-        data=buffer.data.at[index].set(rows, unique_indices=True),
+        data=buffer.data.at[rows].set(packed, unique_indices=True),
         insert_pos=(buffer.insert_pos + n) % buffer.capacity,
         size=jnp.minimum(buffer.size + n, buffer.capacity),
-        priority=priority,
     )
 
 
-def sample(
-    buffer: ReplayBuffer, key: jax.Array, shape: tuple[int, ...], per_alpha: float = 0.6, per_beta: float = 0.4
-) -> tuple[Transition, jax.Array, jax.Array]:
-    """Draw transitions of leading shape `shape` from the written rows.
+def _gather(buffer: ReplayBuffer, index: jax.Array) -> Transition:
+    return unpack(buffer.data[index], buffer.obs_dim, buffer.act_dim)
 
-    Returns (batch, index of shape `shape`, importance weights of shape `shape`). Uniform sampling
-    gives weights of 1; prioritised sampling draws row i with probability p_i^α / Σ p^α and weighs
-    it by (size · P(i))^−β, divided by the largest weight in the draw.
-    """
-    if buffer.priority is None:
+
+# Uniform replay.
+
+
+def uniform(capacity: int, obs_dim: int, act_dim: int) -> Replay:
+    """Every written row equally likely; weights 1; update_priority is the identity."""
+
+    def init() -> ReplayBuffer:
+        return _empty(capacity, obs_dim, act_dim)
+
+    def insert(buffer: ReplayBuffer, transitions: Transition) -> ReplayBuffer:
+        return _write(buffer, _ring_rows(buffer, transitions.reward.shape[0]), transitions)
+
+    def sample(buffer: ReplayBuffer, key: jax.Array, shape: tuple[int, ...]):
         index = jax.random.randint(key, shape, 0, buffer.size)
-        weight = jnp.ones(shape, jnp.float32)
-    else:
-        written = jnp.arange(buffer.capacity) < buffer.size
-        scaled = jnp.where(written, buffer.priority**per_alpha, 0.0)
-        cdf = jnp.cumsum(scaled)
-        u = jax.random.uniform(key, shape) * cdf[-1]
-        index = jnp.clip(jnp.searchsorted(cdf, u, side="right"), 0, buffer.size - 1)
-        prob = scaled[index] / cdf[-1]
-        weight = (buffer.size * prob) ** -per_beta
-        weight = weight / jnp.max(weight)
-    return unpack(buffer.data[index], buffer.obs_dim, buffer.act_dim), index, weight
+        return _gather(buffer, index), index, jnp.ones(shape, jnp.float32)
 
-
-def update_priority(buffer: ReplayBuffer, index: jax.Array, td_error: jax.Array, eps: float) -> ReplayBuffer:
-    """Set the priority of rows `index` to |td_error| + eps (no-op without prioritised replay)."""
-    if buffer.priority is None:
+    def update_priority(buffer: ReplayBuffer, index: jax.Array, td_abs: jax.Array) -> ReplayBuffer:
+        del index, td_abs
         return buffer
-    new = jnp.abs(td_error) + eps
-    return buffer.replace(
-        priority=buffer.priority.at[index.reshape(-1)].set(new.reshape(-1)),
-        max_priority=jnp.maximum(buffer.max_priority, jnp.max(new)),
-    )
+
+    return Replay(init, insert, sample, update_priority, bytes_per_transition(obs_dim, act_dim), capacity)
+
+
+# Prioritised replay over a sum-tree (layout: see ReplayBuffer.tree).
+
+
+def _tree_depth(capacity: int) -> int:
+    """Edges from the root to the deepest leaf of the heap-shaped tree with 2·capacity − 1 nodes."""
+    return (2 * capacity - 1).bit_length() - 1
+
+
+def _tree_set(tree: jax.Array, rows: jax.Array, leaf: jax.Array, unique: bool) -> jax.Array:
+    """Set the leaves of rows (n,) to leaf (n,) and recompute their ancestors: O(n log capacity).
+
+    Ancestors are recomputed level by level from their two children (never adjusted by a delta, so
+    no rounding error accumulates over a run). A node on the paths of several rows is written by
+    each with the same value. With leaves at two depths, a node is last recomputed on the step
+    after its deeper child was, so it ends right. Duplicate rows (one row drawn twice in a batch)
+    keep the largest leaf, deterministically on every backend.
+    """
+    capacity = tree.shape[0] // 2
+    node = capacity + rows
+    # A scatter-set with repeated indices keeps an unspecified one of them (on a GPU, not always the
+    # same one): where rows may repeat, clear them and keep the largest, the same on every backend.
+    tree = tree.at[node].set(leaf, unique_indices=True) if unique else tree.at[node].set(0.0).at[node].max(leaf)
+    for _ in range(_tree_depth(capacity)):
+        node = jnp.maximum(node >> 1, 1)  # a path already at the root recomputes the root again
+        tree = tree.at[node].set(tree.reshape(capacity, 2)[node].sum(-1))
+    return tree
+
+
+def _tree_sample(tree: jax.Array, key: jax.Array, shape: tuple[int, ...]) -> tuple[jax.Array, jax.Array]:
+    """Draw rows of shape `shape` with probability leaf / root; also return that probability as the
+    product of the branch probabilities along the path taken.
+
+    Each level uses its own uniform, compared with left / (left + right): a zero-mass child is never
+    entered (left = 0 gives ratio 0; right = 0 gives ratio exactly 1 > u), so unwritten rows are
+    never drawn, and each comparison resolves two intervals, not `capacity` of them.
+    """
+    capacity = tree.shape[0] // 2
+    children = tree.reshape(capacity, 2)  # row k: (node 2k, node 2k + 1), the children of node k
+
+    def level(carry, u):
+        node, prob = carry
+        inner = node < capacity  # false only where a leaf sits one level above the deepest
+        pair = children[jnp.where(inner, node, 1)]
+        left, right = pair[..., 0], pair[..., 1]
+        total = left + right
+        go_right = u >= left / total
+        prob = jnp.where(inner, prob * (jnp.where(go_right, right, left) / total), prob)
+        node = jnp.where(inner, 2 * node + go_right.astype(jnp.int32), node)
+        return (node, prob), None
+
+    # A scan, not an unrolled loop: unrolled, XLA:CPU fuses the whole path so far into each level's
+    # gather and recomputes it there (5x slower at depth 20).
+    u = jax.random.uniform(key, (_tree_depth(capacity), *shape))
+    start = (jnp.ones(shape, jnp.int32), jnp.ones(shape, jnp.float32))
+    (node, prob), _ = jax.lax.scan(level, start, u)
+    return node - capacity, prob
+
+
+def prioritized(capacity: int, obs_dim: int, act_dim: int, alpha: float, beta: float, eps: float) -> Replay:
+    """Row i drawn with probability P(i) = p_i^α / Σ p^α over written rows, p_i = |TD error| + eps
+    (new rows: the largest p seen). Importance weights (size · P(i))^−β, divided by the largest
+    weight of the draw (Schaul et al. 2016)."""
+
+    def init() -> ReplayBuffer:
+        return _empty(capacity, obs_dim, act_dim, tree=jnp.zeros((2 * capacity,), jnp.float32))
+
+    def insert(buffer: ReplayBuffer, transitions: Transition) -> ReplayBuffer:
+        n = transitions.reward.shape[0]
+        rows = _ring_rows(buffer, n)
+        leaf = jnp.full((n,), buffer.max_priority**alpha, jnp.float32)
+        buffer = buffer.replace(tree=_tree_set(buffer.tree, rows, leaf, unique=True))
+        return _write(buffer, rows, transitions)
+
+    def sample(buffer: ReplayBuffer, key: jax.Array, shape: tuple[int, ...]):
+        index, prob = _tree_sample(buffer.tree, key, shape)
+        weight = (buffer.size.astype(jnp.float32) * prob) ** -beta
+        return _gather(buffer, index), index, weight / jnp.max(weight)
+
+    def update_priority(buffer: ReplayBuffer, index: jax.Array, td_abs: jax.Array) -> ReplayBuffer:
+        # abs: a signed TD error passed by mistake still gives a valid priority.
+        priority = jnp.abs(td_abs.reshape(-1)).astype(jnp.float32) + eps
+        return buffer.replace(
+            tree=_tree_set(buffer.tree, index.reshape(-1), priority**alpha, unique=False),
+            max_priority=jnp.maximum(buffer.max_priority, jnp.max(priority)),
+        )
+
+    per_row = bytes_per_transition(obs_dim, act_dim, prioritized=True)
+    return Replay(init, insert, sample, update_priority, per_row, capacity)
