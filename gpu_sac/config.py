@@ -167,7 +167,7 @@ class SACConfig:
     n_step: int = option(1, POSITIVE_INT)
     """n-step returns: the critic target sums n discounted rewards, then bootstraps."""
     prioritized_replay: bool = option(False, FLAG)
-    """Sample transitions in proportion to |TD error|^per_alpha (O(capacity) per batch)."""
+    """Sample transitions in proportion to |TD error|^per_alpha (a sum-tree: O(log capacity) per draw)."""
     per_alpha: float = option(0.6, UNIT)
     """Priority exponent of prioritised replay."""
     per_beta: float = option(0.4, UNIT)

@@ -23,10 +23,12 @@ class MemoryBudgetError(RuntimeError):
 def state_bytes(config: SACConfig, obs_dim: int, act_dim: int) -> dict[str, int]:
     """Bytes of the large parts of the train state, over all seeds (shapes only, nothing allocated)."""
     from gpu_sac.learner import init_agent
+    from gpu_sac.networks import make_networks
 
     # The replay record's own count: its rows and whatever else it keeps per row (a sum-tree).
     per_transition = replay.make_replay(config, obs_dim, act_dim).bytes_per_transition
-    agent = jax.eval_shape(lambda key: init_agent(config, obs_dim, act_dim, key), jax.random.PRNGKey(0))
+    nets = make_networks(config, obs_dim, act_dim)
+    agent = jax.eval_shape(lambda key: init_agent(config, nets, key), jax.random.PRNGKey(0))
     agent_bytes = sum(leaf.size * leaf.dtype.itemsize for leaf in jax.tree.leaves(agent))
     return {
         "replay": config.num_seeds * config.buffer_size * per_transition,
