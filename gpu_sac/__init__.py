@@ -10,11 +10,15 @@ Experiments with a run directory (logs, checkpoints, exact resume, exported poli
     run_experiment(SACConfig(env="pendulum"), RunOptions(run_dir="runs/pendulum"))
     resume_experiment("runs/pendulum", total_steps=40_000)
     act = load_policy("runs/pendulum")      # jittable, deterministic by default
+
+Importing gpu_sac sets one environment variable, MUJOCO_GL, and only when it is unset on a Linux machine
+without a display and an offscreen GL library (EGL, else OSMesa) loads: MuJoCo reads it once, when it is
+first imported (see gpu_sac.video.setup_gl). Training never needs rendering.
 """
 
 from gpu_sac.video import setup_gl as _setup_gl
 
-_setup_gl()  # before anything imports MuJoCo: it reads MUJOCO_GL once
+_setup_gl()  # before anything imports MuJoCo
 
 from gpu_sac.config import ConfigError, SACConfig  # noqa: E402
 from gpu_sac.experiment import RunOptions, resume_experiment, run_experiment  # noqa: E402

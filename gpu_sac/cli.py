@@ -95,6 +95,7 @@ chunk after a checkpoint; Ctrl-C twice quits at once. Envs: {envs}."""
 def parse_train_args(argv: list[str], prog: str = "train.py") -> tuple[Any, Any]:
     """(SACConfig, RunOptions) from the command line; UsageError or ConfigError on bad input."""
     import envs
+    from gpu_sac.experiment import stored_options
     from gpu_sac.run_dir import config_from_dict, read_config_record
 
     pre = argparse.ArgumentParser(add_help=False)
@@ -107,12 +108,7 @@ def parse_train_args(argv: list[str], prog: str = "train.py") -> tuple[Any, Any]
         except FileNotFoundError as e:
             raise UsageError(f"--resume {known.resume!r}: {e}") from None
         config = config_from_dict(record["config"])
-        fields = {f.name for f in dataclasses.fields(RunOptions)}
-        stored = {k: v for k, v in record.get("options", {}).items() if k in fields}
-        if isinstance(stored.get("video_size"), list):
-            stored["video_size"] = tuple(stored["video_size"])
-        stored["run_dir"] = None
-        options = RunOptions(**stored)
+        options = dataclasses.replace(stored_options(record), run_dir=None)
     else:
         config = SACConfig(env=known.env or "pendulum")
         options = RunOptions()
@@ -140,8 +136,9 @@ def train_main(argv: list[str] | None = None, prog: str | None = None) -> int:
 def run_train(config: Any, options: Any, prog: str = "train.py") -> int:
     from gpu_sac.checkpoint import CheckpointError
     from gpu_sac.config import ConfigError
-    from gpu_sac.experiment import StopFlag, run_experiment
+    from gpu_sac.experiment import run_experiment
     from gpu_sac.memory import MemoryBudgetError
+    from gpu_sac.signals import StopFlag
     from gpu_sac.train import TrainingDiverged
 
     stop = StopFlag()
@@ -244,9 +241,10 @@ def evaluate_run(args: EvaluateArgs) -> dict[str, Any]:
 
     act = load_policy(args.run_dir, agent=args.agent)
     meta = act.meta
-    config = meta.get("config", {})
-    env = envs.make(meta["env"], brax_backend=config.get("brax_backend", "mjx"),
-                    playground_impl=config.get("playground_impl", "jax"))
+    # The env as the run made it: its family's options (brax_backend, ...) from the stored config.
+    stored = meta.get("config", {})
+    options = {name: stored[name] for name in envs.spec(meta["env"]).options if name in stored}
+    env = envs.make_env(SACConfig(env=meta["env"], **options))
     length = args.episode_length or meta["episode_length"]
     key = jax.random.PRNGKey(args.seed)
     evaluation = evaluate_policy(env, act, args.episodes, length, key, record=args.video is not None)

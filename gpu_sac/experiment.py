@@ -5,18 +5,21 @@ progress, logs, checkpoints, resume, the exported policy, the learning curve and
     result = run_experiment(SACConfig(env="pendulum"), RunOptions(run_dir="runs/pendulum"))
     result = resume_experiment("runs/pendulum", total_steps=40_000)   # continue, exactly
 
+A run is one Program (`train.build`), trained by `train.train` whose host loop calls, after each
+chunk, the run's `(state, record)` callbacks in order: the metrics file, TensorBoard
+(`gpu_sac.tensorboard_log`), the progress display (`gpu_sac.progress`), then the checkpoint and
+exported policy (`_Saver`), which also ends the run early when a StopFlag (`gpu_sac.signals`) is set.
 `python experiments/train.py` is a thin command line over these two functions (`gpu_sac.cli`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
-import math
 import os
 import sys
-import threading
-import time
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
 
@@ -25,7 +28,10 @@ import numpy as np
 
 from gpu_sac import memory
 from gpu_sac import run_dir as rd
-from gpu_sac.config import SACConfig
+from gpu_sac.config import ConfigError, SACConfig
+from gpu_sac.signals import StopFlag
+
+__all__ = ["ExperimentResult", "RunOptions", "StopFlag", "StopRequested", "resume_experiment", "run_experiment"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -73,163 +79,12 @@ class ExperimentResult:
     artifacts: dict[str, Path] = dataclasses.field(default_factory=dict)
 
 
-def _mean(value: Any) -> float:
-    if isinstance(value, list):
-        finite = [v for v in value if v is not None and math.isfinite(v)]
-        return float(np.mean(finite)) if finite else math.nan
-    return float(value) if value is not None else math.nan
-
-
-class Progress:
-    """A tqdm bar (env steps, steps/s, eval return, α, ETA) or one plain line per chunk."""
-
-    def __init__(self, mode: str, config: SACConfig, start_steps: int, stream=None):
-        self.mode = mode
-        self.config = config
-        self.total = config.trained_steps
-        self.done = start_steps
-        self.stream = stream or sys.stderr
-        self.bar = None
-        self.first: tuple[float, int] | None = None
-        if mode == "bar":
-            from tqdm.auto import tqdm
-
-            self.bar = tqdm(
-                total=self.total, initial=start_steps, unit="step", unit_scale=True, dynamic_ncols=True,
-                desc=f"{config.env} (compiling)", file=self.stream, smoothing=0.5,
-            )
-
-    def message(self, text: str) -> None:
-        if self.bar is not None:
-            self.bar.write(text, file=self.stream)
-        elif self.mode != "none":
-            print(text, file=self.stream, flush=True)
-
-    def update(self, record: dict[str, Any]) -> None:
-        steps = int(record["env_steps"])
-        alpha = _mean(record.get("alpha"))
-        ret = _mean(record.get("eval_return", math.nan))
-        sps = float(record["sps"])
-        if self.bar is not None:
-            self.bar.set_description(self.config.env, refresh=False)
-            self.bar.set_postfix({"eval": f"{ret:.4g}", "α": f"{alpha:.3g}", "sps": f"{sps:.4g}"}, refresh=False)
-            self.bar.update(steps - self.done)
-        elif self.mode == "lines":
-            # The rate since the first chunk of this process (the first one includes compiling).
-            now = time.perf_counter()
-            if self.first is None:
-                self.first = (now, steps)
-                rate = sps / self.config.num_seeds
-            else:
-                rate = (steps - self.first[1]) / max(now - self.first[0], 1e-9)
-            eta = (self.total - steps) / rate if rate > 0 else math.nan
-            print(
-                f"[{self.config.env}] env_steps={steps}/{self.total} ({100 * steps / self.total:.0f}%) "
-                f"eval_return={ret:.4g} train_return={_mean(record.get('train_return')):.4g} alpha={alpha:.3g} "
-                f"critic_loss={_mean(record.get('critic_loss')):.4g} sps={sps:.4g} eta={_fmt_time(eta)}",
-                file=self.stream, flush=True,
-            )
-        self.done = steps
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
-
-
-def _fmt_time(seconds: float) -> str:
-    if not math.isfinite(seconds):
-        return "?"
-    seconds = int(seconds)
-    return f"{seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
-
-
-class TensorBoard:
-    """Scalars per chunk, against env steps (the mean over agents, and each agent's eval return)."""
-
-    def __init__(self, log_dir: Path, purge_step: int | None):
-        from tensorboardX import SummaryWriter
-
-        self.writer = SummaryWriter(str(log_dir), purge_step=purge_step)
-
-    def write(self, record: dict[str, Any]) -> None:
-        step = int(record["env_steps"])
-        names = {"eval_return": "eval/return", "eval_return_std": "eval/return_std", "train_return": "train/return",
-                 "alpha": "train/alpha", "entropy": "train/entropy", "q": "train/q", "target_q": "train/target_q",
-                 "critic_loss": "loss/critic", "actor_loss": "loss/actor", "alpha_loss": "loss/alpha",
-                 "sps": "perf/steps_per_s", "updates": "perf/updates", "wall_s": "perf/wall_s"}
-        for key, tag in names.items():
-            if key in record:
-                value = _mean(record[key])
-                if math.isfinite(value):
-                    self.writer.add_scalar(tag, value, step)
-        if isinstance(record.get("eval_return"), list):
-            for i, v in enumerate(record["eval_return"]):
-                if v is not None and math.isfinite(v):
-                    self.writer.add_scalar(f"eval/return_agent{i}", v, step)
-        self.writer.flush()
-
-    def close(self) -> None:
-        self.writer.close()
-
-
-class StopFlag:
-    """Ctrl-C handling for the command line: the first SIGINT asks the run to stop at the end of the
-    current chunk, after a checkpoint; a second one quits at once (the newest complete checkpoint
-    stays loadable). A watcher thread reads the signal through a wakeup fd, so that the message
-    shows at once even while the main thread waits on the device."""
-
-    def __init__(self):
-        self.requested = False
-        self._count = 0
-        self._installed = False
-
-    def install(self) -> None:
-        import signal
-
-        if threading.current_thread() is not threading.main_thread():
-            return
-        read_fd, write_fd = os.pipe()
-        os.set_blocking(write_fd, False)
-        self._write_fd = write_fd
-        self._previous_fd = signal.set_wakeup_fd(write_fd, warn_on_full_buffer=False)
-        self._previous = signal.signal(signal.SIGINT, self._handle)
-        self._installed = True
-        threading.Thread(target=self._watch, args=(read_fd,), daemon=True).start()
-
-    def _handle(self, signum, frame) -> None:  # runs in the main thread once it reaches Python code
-        self.requested = True
-
-    def _watch(self, read_fd: int) -> None:
-        import signal
-
-        while True:
-            data = os.read(read_fd, 64)
-            if not data:
-                return
-            for byte in data:
-                if byte != signal.SIGINT:
-                    continue
-                self._count += 1
-                self.requested = True
-                if self._count == 1:
-                    print("\nCtrl-C: stopping at the end of this chunk, after a checkpoint "
-                          "(Ctrl-C again to quit now, losing the chunk)", file=sys.stderr, flush=True)
-                else:
-                    print("\nCtrl-C again: quitting now; the newest complete checkpoint is kept",
-                          file=sys.stderr, flush=True)
-                    os._exit(130)
-
-    def uninstall(self) -> None:
-        import signal
-
-        if self._installed:
-            signal.signal(signal.SIGINT, self._previous)
-            signal.set_wakeup_fd(self._previous_fd)
-            os.close(self._write_fd)  # the watcher reads end-of-file and exits
-            self._installed = False
-
-
 def resolved_options(options: RunOptions) -> RunOptions:
+    """`options` checked (ConfigError), with --quiet turned into progress="lines"."""
+    if options.checkpoint_every is not None and options.checkpoint_every <= 0:
+        raise ConfigError(f"checkpoint_every={options.checkpoint_every} is invalid: must be a positive integer or None")
+    if options.keep_checkpoints < 1:
+        raise ConfigError(f"keep_checkpoints={options.keep_checkpoints} is invalid: must be >= 1")
     if options.quiet and options.progress == "bar":
         options = dataclasses.replace(options, progress="lines")
     return options
@@ -244,69 +99,86 @@ def run_experiment(
 ) -> ExperimentResult:
     """Train `config` in a run directory (new, or `options.resume` to continue one).
 
-    Raises ConfigError (including ConfigMismatch on resume), MemoryBudgetError before anything is
-    allocated, TrainingDiverged (the newest checkpoint is the last good state). A StopFlag that is
-    set ends the run after the current chunk, with a checkpoint (result.stopped).
+    env: the env object (default: `envs.make_env(config)`). Raises ConfigError (including
+    ConfigMismatch on resume, and a run_dir that cannot be a run directory) and MemoryBudgetError
+    before anything is allocated or written, TrainingDiverged (the newest checkpoint is the last good
+    state). A StopFlag that is set ends the run after the current chunk, with a checkpoint
+    (result.stopped).
     """
-    import envs
-    from gpu_sac import checkpoint as ckpt
-    from gpu_sac.train import TrainingDiverged, build, train
+    from gpu_sac.train import build
 
     options = resolved_options(options)
-    if options.checkpoint_every is not None and options.checkpoint_every <= 0:
-        from gpu_sac.config import ConfigError
+    path = _run_path(config, options)
+    program = build(config, env)  # the one Program of this run: train() gets it too
+    need = memory.check_fits(config, program.obs_dim, program.act_dim)
+    say = _say(options.progress)
+    _make_dir(path)
+    state, history, restored_from = None, [], None
+    if options.resume is not None:
+        state, history, restored_from = _restore(path, program, say)
+    option_dict = {k: v for k, v in dataclasses.asdict(options).items() if k != "resume"}
+    rd.write_config(path, config, {**option_dict, "run_dir": str(path)})
+    _notes(config, options, need, say)
+    return _train(path, program, options, state, history, restored_from, stop, say)
 
-        raise ConfigError(f"checkpoint_every={options.checkpoint_every} is invalid: must be a positive integer or None")
-    if options.keep_checkpoints < 1:
-        from gpu_sac.config import ConfigError
 
-        raise ConfigError(f"keep_checkpoints={options.keep_checkpoints} is invalid: must be >= 1")
-    resume = options.resume is not None
-    if resume:
-        path = Path(options.resume)
-        if options.run_dir is not None and Path(options.run_dir).resolve() != path.resolve():
-            from gpu_sac.config import ConfigError
+def _run_path(config: SACConfig, options: RunOptions) -> Path:
+    """The run directory, checked but not yet created: ConfigError for a directory that holds a run
+    already (unless resuming it), a file, or a resume of a run without a checkpoint."""
+    from gpu_sac import checkpoint as ckpt
 
-            raise ConfigError(f"run_dir={options.run_dir!r} is invalid with resume={options.resume!r}: "
-                              "a resumed run stays in its directory")
-        saved = rd.read_config_record(path)
-        ckpt.check_config(saved["config"], config, where=f"{path / rd.CONFIG_FILE}")
-        if not ckpt.steps(path / rd.CHECKPOINT_DIR):
-            raise ckpt.CheckpointError(f"{path} has no complete checkpoint to resume from")
-    else:
+    if options.resume is None:
         path = Path(options.run_dir) if options.run_dir else rd.default_run_dir(config.env, config.seed)
+        if path.exists() and not path.is_dir():
+            raise ConfigError(f"run_dir={str(path)!r} is invalid: it is a file, not a directory")
         if (path / rd.CONFIG_FILE).exists():
-            from gpu_sac.config import ConfigError
-
             raise ConfigError(f"run_dir={str(path)!r} is invalid: it holds a run already "
                               f"(continue it with --resume {path}, or choose another directory)")
+        return path
+    path = Path(options.resume)
+    if options.run_dir is not None and Path(options.run_dir).resolve() != path.resolve():
+        raise ConfigError(f"run_dir={options.run_dir!r} is invalid with resume={options.resume!r}: "
+                          "a resumed run stays in its directory")
+    saved = rd.read_config_record(path)
+    ckpt.check_config(saved["config"], config, where=f"{path / rd.CONFIG_FILE}")
+    if not ckpt.steps(path / rd.CHECKPOINT_DIR):
+        raise ckpt.CheckpointError(f"{path} has no complete checkpoint to resume from")
+    return path
 
-    if env is None:
-        env = envs.make(config.env, brax_backend=config.brax_backend, playground_impl=config.playground_impl)
-    program = build(config, env)
-    need = memory.check_fits(config, program.obs_dim, program.act_dim)
 
-    progress_mode = options.progress
+def _make_dir(path: Path) -> None:
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as e:  # a file on the way, no permission, ...
+        raise ConfigError(f"run_dir={str(path)!r} is invalid: cannot create it ({e.strerror or e})") from e
+
+
+def _say(progress_mode: str) -> Callable[[str], None]:
+    """print to stderr, unless the run shows nothing."""
 
     def say(text: str) -> None:
         if progress_mode != "none":
             print(text, file=sys.stderr, flush=True)
 
-    path.mkdir(parents=True, exist_ok=True)
-    checkpoints = path / rd.CHECKPOINT_DIR
-    state, history = None, []
-    if resume:
-        restored = ckpt.restore(checkpoints, program)
-        state, history = restored.state, restored.history
-        rd.write_metrics(path, history)  # drop chunks logged after the checkpoint: they are redone
-        say(f"resuming {path} from its checkpoint at env step {restored.step}"
-            + ("" if restored.buffer_saved else " (saved without its replay buffer: refilling it)"))
-        if len(history) >= config.num_chunks:
-            say(f"the run is already complete at {restored.step} env steps (total_steps={config.total_steps}); "
-                "pass a larger --total-steps to continue it")
-    option_dict = {k: v for k, v in dataclasses.asdict(options).items() if k not in ("resume",)}
-    option_dict["run_dir"] = str(path)
-    rd.write_config(path, config, option_dict)
+    return say
+
+
+def _restore(path: Path, program: Any, say: Callable[[str], None]) -> tuple[Any, list[dict[str, Any]], Path]:
+    """(state, history, checkpoint path) of the newest checkpoint in `path`."""
+    from gpu_sac import checkpoint as ckpt
+
+    config = program.config
+    restored = ckpt.restore(path / rd.CHECKPOINT_DIR, program)
+    rd.write_metrics(path, restored.history)  # drop chunks logged after the checkpoint: they are redone
+    say(f"resuming {path} from its checkpoint at env step {restored.step}"
+        + ("" if restored.buffer_saved else " (saved without its replay buffer: refilling it)"))
+    if len(restored.history) >= config.num_chunks:
+        say(f"the run is already complete at {restored.step} env steps (total_steps={config.total_steps}); "
+            "pass a larger --total-steps to continue it")
+    return restored.state, restored.history, restored.path
+
+
+def _notes(config: SACConfig, options: RunOptions, need: dict[str, int], say: Callable[[str], None]) -> None:
     if config.trained_steps != config.total_steps:
         say(f"note: total_steps={config.total_steps} is not a whole number of chunks of "
             f"{config.iterations_per_chunk * config.num_envs} env steps: training {config.trained_steps}")
@@ -314,88 +186,119 @@ def run_experiment(
         say(f"note: checkpoints leave out the replay buffer ({need['replay'] / 2**20:.1f} MiB): a resumed run "
             f"refills {config.min_replay_size} transitions before it learns again and loses the older data")
 
-    checkpointer = ckpt.Checkpointer(checkpoints, keep=options.keep_checkpoints,
-                                     include_buffer=options.checkpoint_buffer)
-    start_steps = int(history[-1]["env_steps"]) if history else 0
-    tb = TensorBoard(path / rd.TB_DIR, purge_step=start_steps + 1 if resume else None) if options.tensorboard else None
-    progress = Progress(progress_mode, config, start_steps)
-    progress.message(f"run directory: {path}")
-    low_high = _bounds(env)
-    out = ExperimentResult(run_dir=path, history=history)
-    last_saved = {"steps": start_steps, "path": None}
-    if resume:
-        last_saved["path"] = restored.path
 
-    def save(ts, record_history) -> None:
-        last_saved["path"] = checkpointer.save(ts, record_history, config)
-        last_saved["steps"] = int(record_history[-1]["env_steps"])
-        _export(path, config, ts.agent, low_high, program, record_history[-1])
+def _train(path: Path, program: Any, options: RunOptions, state: Any, history: list[dict[str, Any]],
+           restored_from: Path | None, stop: StopFlag | None, say: Callable[[str], None]) -> ExperimentResult:
+    """train() with the run's callbacks, from `state` (None: a new run); then the artifacts."""
+    from gpu_sac import checkpoint as ckpt
+    from gpu_sac.train import TrainingDiverged, train
 
-    def callback(ts, record) -> None:
-        rd.append_metrics(path, record)
-        if tb is not None:
-            tb.write(record)
-        progress.update(record)
-        history.append(record)
-        steps = int(record["env_steps"])
-        every = options.checkpoint_every
-        due = (
-            every is None
-            or steps // every > last_saved["steps"] // every
-            or record["chunk"] == config.num_chunks - 1
-            or (stop is not None and stop.requested)
-        )
-        if due:
-            save(ts, history)
-        if stop is not None and stop.requested and record["chunk"] < config.num_chunks - 1:
-            raise StopRequested
-
-    # train() gets its own copy of the history: it appends each record before the callback, and
-    # the callback keeps ours (the one checkpoints store) in step.
-    train_history = list(history)
-    try:
-        if len(history) < config.num_chunks:
-            with warnings.catch_warnings():
-                warnings.filterwarnings("ignore", message="total_steps=.*is not a whole number of chunks")
-                out.result = train(config, env, callback=callback, state=state, history=train_history)
-    except StopRequested:
-        out.stopped = True
-    except TrainingDiverged as e:
-        last = last_saved["path"]
-        _finish(path, config, env, program, options, history, say, video=False)
-        raise TrainingDiverged(
-            f"{e}; the last good checkpoint is {last} (env step {last_saved['steps']})" if last
-            else f"{e}; no checkpoint was saved before it"
-        ) from e
-    finally:
-        progress.close()
-        if tb is not None:
-            tb.close()
-        checkpointer.close()
-    out.history = history
-    out.checkpoint = last_saved["path"]
-    out.artifacts = _finish(path, config, env, program, options, history, say, video=not out.stopped)
+    config = program.config
+    out, diverged = ExperimentResult(run_dir=path, history=history), None
+    with contextlib.ExitStack() as stack:
+        checkpointer = ckpt.Checkpointer(path / rd.CHECKPOINT_DIR, keep=options.keep_checkpoints,
+                                         include_buffer=options.checkpoint_buffer)
+        stack.callback(checkpointer.close)
+        saver = _Saver(path, program, checkpointer, options.checkpoint_every, stop, history, last=restored_from)
+        loggers = _loggers(path, config, options, history, stack)
+        try:
+            if len(history) < config.num_chunks:
+                with warnings.catch_warnings():  # said once already, by _notes
+                    warnings.filterwarnings("ignore", message="total_steps=.*is not a whole number of chunks")
+                    # train() appends each record to its own copy of the history; the saver keeps ours.
+                    out.result = train(config, program=program, callback=_chain(*loggers, saver), state=state,
+                                       history=list(history))
+        except StopRequested:
+            out.stopped = True
+        except TrainingDiverged as e:
+            diverged = e
+    if diverged is not None:
+        _finish(path, program, options, history, say, video=False)
+        raise TrainingDiverged(saver.diverged_message(diverged)) from diverged
+    out.checkpoint = saver.last
+    out.artifacts = _finish(path, program, options, history, say, video=not out.stopped)
     return out
 
 
-def _bounds(env: Any) -> tuple[np.ndarray, np.ndarray]:
+def _loggers(path: Path, config: SACConfig, options: RunOptions, history: list[dict[str, Any]],
+             stack: contextlib.ExitStack) -> list[Callable[[Any, dict[str, Any]], None]]:
+    """The run's logging callbacks, in order: metrics file, TensorBoard, progress (closed by `stack`)."""
+    from gpu_sac.progress import Progress
+    from gpu_sac.tensorboard_log import TensorBoard
+
+    start_steps = int(history[-1]["env_steps"]) if history else 0
+    loggers: list[Callable[[Any, dict[str, Any]], None]] = [lambda state, record: rd.append_metrics(path, record)]
+    if options.tensorboard:
+        resumed = options.resume is not None
+        tb = TensorBoard(path / rd.TB_DIR, purge_step=start_steps + 1 if resumed else None)
+        stack.callback(tb.close)
+        loggers.append(tb)
+    progress = Progress(options.progress, config, start_steps)
+    stack.callback(progress.close)
+    progress.message(f"run directory: {path}")
+    loggers.append(progress)
+    return loggers
+
+
+def _chain(*callbacks: Callable[[Any, dict[str, Any]], None]) -> Callable[[Any, dict[str, Any]], None]:
+    def callback(state: Any, record: dict[str, Any]) -> None:
+        for fn in callbacks:
+            fn(state, record)
+
+    return callback
+
+
+@dataclasses.dataclass
+class _Saver:
+    """The checkpointing callback: appends each record to the run's history, and when due (every
+    `every` env steps, after every chunk when None, at the last chunk, on a stop request) saves a
+    checkpoint and exports the policy; then raises StopRequested if a stop was asked for."""
+
+    path: Path
+    program: Any
+    checkpointer: Any
+    every: int | None
+    stop: StopFlag | None
+    history: list[dict[str, Any]]
+    last: Path | None = None  # the newest checkpoint
+    last_steps: int = 0  # its env step
+
+    def __post_init__(self):
+        self.last_steps = int(self.history[-1]["env_steps"]) if self.history else 0
+
+    def __call__(self, state: Any, record: dict[str, Any]) -> None:
+        self.history.append(record)
+        steps, last_chunk = int(record["env_steps"]), record["chunk"] == self.program.config.num_chunks - 1
+        stopping = self.stop is not None and self.stop.requested
+        if self.every is None or steps // self.every > self.last_steps // self.every or last_chunk or stopping:
+            self.last = self.checkpointer.save(state, self.history, self.program.config)
+            self.last_steps = steps
+            _export(self.path, self.program, state.agent, record)
+        if stopping and not last_chunk:
+            raise StopRequested
+
+    def diverged_message(self, error: Exception) -> str:
+        if self.last is None:
+            return f"{error}; no checkpoint was saved before it"
+        return f"{error}; the last good checkpoint is {self.last} (env step {self.last_steps})"
+
+
+def _export(path: Path, program: Any, agent: Any, record: dict[str, Any]) -> Path:
+    from gpu_sac.export import export_policy
     from gpu_sac.rollout import action_bounds
 
-    low, high = action_bounds(env)
-    return np.asarray(low), np.asarray(high)
-
-
-def _export(path: Path, config: SACConfig, agent: Any, low_high, program, record: dict[str, Any]) -> Path:
-    from gpu_sac.export import export_policy
-
+    config = program.config
+    low, high = (np.asarray(b) for b in action_bounds(program.env))
     return export_policy(
-        path / rd.POLICY_DIR, config, agent, low_high[0], low_high[1], program.obs_dim, program.act_dim,
+        path / rd.POLICY_DIR, config, agent, low, high, program.obs_dim, program.act_dim,
         extra={"env_steps": int(record["env_steps"]), "run_dir": str(path), "config": config.to_dict()},
     )
 
 
-def _finish(path, config, env, program, options, history, say, video: bool) -> dict[str, Path]:
-    """The learning curve, and (at the end of a run) a video of the exported policy."""
+def _finish(path: Path, program: Any, options: RunOptions, history: list[dict[str, Any]],
+            say: Callable[[str], None], video: bool) -> dict[str, Path]:
+    """The learning curve, and (at the end of a run) a video of the exported policy. Neither can fail
+    a finished run: a problem is one line on stderr."""
     artifacts: dict[str, Path] = {}
     if any("eval_return" in r for r in history):
         from gpu_sac.plot import plot_runs
@@ -408,12 +311,11 @@ def _finish(path, config, env, program, options, history, say, video: bool) -> d
         from gpu_sac.export import load_policy
         from gpu_sac.video import VideoUnsupported, record_video
 
+        config = program.config
         try:
-            act = load_policy(path)
             key = jax.random.fold_in(jax.random.PRNGKey(config.seed), 7)
-            height, width = options.video_size
-            artifacts["video"], _ = record_video(env, act, config.episode_length, path / rd.VIDEO_FILE, key,
-                                                 height, width)
+            artifacts["video"], _ = record_video(program.env, load_policy(path), config.episode_length,
+                                                 path / rd.VIDEO_FILE, key, *options.video_size)
         except VideoUnsupported as e:
             say(f"note: no video: {e}")
         except Exception as e:  # noqa: BLE001 - a video must not fail a finished run
@@ -428,10 +330,15 @@ def resume_experiment(run_dir: str | os.PathLike, options: RunOptions | None = N
     record = rd.read_config_record(run_dir)
     config = dataclasses.replace(rd.config_from_dict(record["config"]), **config_changes)
     if options is None:
-        known = {f.name for f in dataclasses.fields(RunOptions)}
-        stored = {k: v for k, v in record.get("options", {}).items() if k in known}
-        if isinstance(stored.get("video_size"), list):
-            stored["video_size"] = tuple(stored["video_size"])
-        options = RunOptions(**stored)
+        options = stored_options(record)
     options = dataclasses.replace(options, resume=str(run_dir), run_dir=None)
     return run_experiment(config, options, env=env, stop=stop)
+
+
+def stored_options(record: dict[str, Any]) -> RunOptions:
+    """The RunOptions kept in a run's config record (fields this version does not know are left out)."""
+    known = {f.name for f in dataclasses.fields(RunOptions)}
+    stored = {k: v for k, v in record.get("options", {}).items() if k in known}
+    if isinstance(stored.get("video_size"), list):
+        stored["video_size"] = tuple(stored["video_size"])
+    return RunOptions(**stored)

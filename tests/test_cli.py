@@ -145,6 +145,20 @@ def test_a_running_directory_is_not_overwritten(capsys, tmp_path):
     assert f"--resume {run}" in capsys.readouterr().err
 
 
+def test_a_run_dir_that_is_a_file_is_one_line_and_exit_2(capsys, tmp_path):
+    """Was a FileExistsError traceback (exit 1), after the program was built."""
+    file = tmp_path / "notes.txt"
+    file.write_text("keep me")
+    for run_dir in (file, file / "run"):  # the file itself, or a directory under it
+        with pytest.raises(SystemExit) as exit_:
+            train_main([*TINY, "--total-steps", "128", "--run-dir", str(run_dir)], prog="train.py")
+        assert exit_.value.code == EXIT_USAGE
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1, err
+        assert err.startswith(f"train.py: error: run_dir={str(run_dir)!r} is invalid: "), err
+    assert file.read_text() == "keep me"
+
+
 def test_divergence_stops_with_the_metric_and_step_and_keeps_the_last_good_checkpoint(capsys, tmp_path):
     """Rewards scaled by 1e38 overflow float32 once learning starts (in chunk 2, at 160 transitions)."""
     run = tmp_path / "run"
@@ -229,3 +243,38 @@ def test_halfcheetah_from_the_command_line_kill_resume_plot_evaluate_and_video(t
     assert next(reader)["size"] == (320, 240)
     frames = [np.frombuffer(f, np.uint8) for f in reader]
     assert len(frames) == 21 and frames[0].std() > 5
+
+
+def test_one_program_per_run(monkeypatch, tmp_path):
+    """run_experiment builds the Program once and train() uses it (it used to build a second one)."""
+    import importlib
+
+    from gpu_sac import RunOptions, run_experiment
+
+    train_module = importlib.import_module("gpu_sac.train")
+    built = []
+    real_build = train_module.build
+    monkeypatch.setattr(train_module, "build", lambda *args, **kwargs: built.append(1) or real_build(*args, **kwargs))
+    config, _ = parse_train_args([*TINY, "--total-steps", "128"])
+    out = run_experiment(config, RunOptions(run_dir=str(tmp_path / "run"), progress="none", video=False,
+                                            tensorboard=False))
+    assert len(built) == 1 and out.result is not None and out.result.program.config == config
+
+
+def test_tensorboard_tags_come_from_the_metrics_table(tmp_path):
+    from types import SimpleNamespace
+
+    from gpu_sac.metrics import METRICS
+    from gpu_sac.tensorboard_log import TensorBoard
+
+    tb = TensorBoard(tmp_path / "tb")
+    tb.writer.close()
+    written = []
+    tb.writer = SimpleNamespace(add_scalar=lambda tag, value, step: written.append((tag, value, step)),
+                                flush=lambda: None, close=lambda: None)
+    record = {**{m.name: [1.0, 3.0] for m in METRICS}, "chunk": 0, "env_steps": 128}  # two agents
+    tb(None, record)  # a (state, record) callback
+    per_agent = {"eval/return_agent0": 1.0, "eval/return_agent1": 3.0}
+    assert {tag for tag, _, _ in written} == {m.tag for m in METRICS if m.tag is not None} | set(per_agent)
+    for tag, value, step in written:
+        assert step == 128 and value == per_agent.get(tag, 2.0)  # the mean over agents

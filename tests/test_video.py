@@ -1,6 +1,6 @@
-"""Rendering: MuJoCo's renderer on a real env's model (offscreen: OSMesa on a CPU machine, set by
-MUJOCO_GL=osmesa, which importing gpu_sac picks when no display is there), the pendulum drawing,
-and the mp4 file."""
+"""Rendering: MuJoCo's renderer on a real env's model (offscreen: the EGL or OSMesa backend that
+importing gpu_sac picks where its library loads; CI installs OSMesa), the pendulum drawing, the mp4
+file, and rendering errors as VideoUnsupported. tests/test_gl.py covers a machine without GL."""
 
 from __future__ import annotations
 
@@ -11,11 +11,23 @@ import pytest
 
 import envs
 import gpu_sac  # noqa: F401 - picks MuJoCo's GL backend before MuJoCo is imported
-from gpu_sac.video import VideoUnsupported, frame_rate, render, write_video
+from gpu_sac.video import (
+    GL_LIBRARIES,
+    VideoUnsupported,
+    frame_rate,
+    gl_library_loads,
+    record_video,
+    render,
+    write_video,
+)
 
 
-def test_gl_backend_is_chosen_before_mujoco_loads():
-    assert os.environ.get("MUJOCO_GL") in ("osmesa", "egl", "glfw", "glx") or os.environ.get("DISPLAY")
+def test_gl_backend_in_force_is_one_whose_library_loads():
+    backend = os.environ.get("MUJOCO_GL")
+    if backend in GL_LIBRARIES:
+        assert gl_library_loads(GL_LIBRARIES[backend])
+    elif backend is None and not os.environ.get("DISPLAY"):
+        assert not any(gl_library_loads(lib) for lib in GL_LIBRARIES.values())
 
 
 @pytest.mark.parametrize("name", ["halfcheetah", "CheetahRun"])
@@ -62,3 +74,20 @@ def test_env_without_a_model_says_so():
 
     with pytest.raises(VideoUnsupported, match="no MuJoCo model"):
         render(NoModel(), {"qpos": np.zeros((1, 2)), "qvel": np.zeros((1, 2))})
+
+
+def test_a_renderer_that_cannot_open_is_video_unsupported_before_the_episode_runs(monkeypatch, tmp_path):
+    import mujoco
+
+    def no_context(*args, **kwargs):
+        raise mujoco.FatalError("gladLoadGL error\nsecond line")
+
+    def act(obs):
+        raise AssertionError("no episode should run when nothing can render")
+
+    monkeypatch.setattr(mujoco, "Renderer", no_context)
+    with pytest.raises(VideoUnsupported) as error:
+        record_video(envs.make("halfcheetah"), act, 10, tmp_path / "v.mp4", key=None)
+    message = str(error.value)
+    assert "\n" not in message and "gladLoadGL error" in message and "install" in message
+    assert not (tmp_path / "v.mp4").exists()
