@@ -111,3 +111,39 @@ def test_grouped_stepping_gives_the_same_transitions_as_one_vmapped_batch():
     jaxpr = str(jax.make_jaxpr(rollout.batched_step(env, 2))(state, jnp.zeros((6, 1))))
     assert "scan" in jaxpr and "length=3" in jaxpr
     assert "scan" not in str(jax.make_jaxpr(rollout.batched_step(env, None))(state, jnp.zeros((6, 1))))
+
+
+def test_termination_on_the_time_limit_step_is_a_termination_and_does_not_bootstrap():
+    """The env terminates on the very step that reaches episode_length: that is a termination (not a
+    truncation), and its stored transition has discount 0."""
+    _, outs = run_steps(CounterEnv(terminate_at=3), episode_length=3, steps=6)
+    for i, out in enumerate(outs):
+        np.testing.assert_array_equal(out.terminated, i % 3 == 2)
+        assert not out.truncated.any()
+    config = tiny_config(episode_length=3, total_steps=64, steps_per_chunk=64, min_replay_size=64, buffer_size=64,
+                         batch_size=8, start_steps=0, eval_episodes=0)
+    program = build(config, CounterEnv(terminate_at=3))
+    state, _ = program.run_chunk(program.init(seed_keys(config)))
+    rows = replay.unpack(state.buffer.data[0], 2, 1)
+    end = np.asarray(rows.next_obs[:, 0]) == 3
+    assert end.sum() == 4 * 5  # 16 vectorised steps of 4 envs: episodes end at steps 3, 6, 9, 12, 15
+    np.testing.assert_array_equal(np.asarray(rows.discount)[end], 0.0)
+    np.testing.assert_allclose(np.asarray(rows.discount)[~end], config.gamma)
+
+
+def test_trainer_starts_every_episode_from_a_fresh_reset_key():
+    """Through the trainer, over two chunks: each env's episodes all start differently (the start value
+    is drawn from the reset key), and no two episodes of the run share a start. An env restarted from a
+    cached first state (Brax's AutoResetWrapper), or reset with the same key each time, would repeat
+    its starts."""
+    config = tiny_config(episode_length=4, total_steps=128, steps_per_chunk=64, min_replay_size=128,
+                         buffer_size=128, batch_size=8, start_steps=0, eval_episodes=0)
+    program = build(config, CounterEnv())
+    state = program.init(seed_keys(config))
+    for _ in range(2):
+        state, _ = program.run_chunk(state)
+    obs = np.asarray(replay.unpack(state.buffer.data[0], 2, 1).obs).reshape(32, 4, 2)  # (vectorised step, env)
+    np.testing.assert_array_equal(obs[:, :, 0], np.tile(np.arange(4), 8)[:, None] * np.ones((1, 4)))
+    starts = obs[::4, :, 1]  # (8 episodes, 4 envs): episodes begin every 4 steps
+    np.testing.assert_array_equal(obs[:, :, 1], np.repeat(starts, 4, axis=0))  # one start per episode
+    assert len(np.unique(starts)) == starts.size == 32

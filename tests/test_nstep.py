@@ -7,9 +7,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from conftest import tiny_config
+from test_episodes import CounterEnv
 
-from gpu_sac import nstep
+from gpu_sac import nstep, replay
 from gpu_sac.replay import Transition
+from gpu_sac.train import build, seed_keys
 
 GAMMA = 0.9
 
@@ -67,3 +70,38 @@ def test_window_matches_brute_force_across_episode_ends(n):
             np.testing.assert_allclose(out.reward[e], ret, rtol=1e-5, atol=1e-5)
             np.testing.assert_allclose(out.discount[e], 0.0 if term else GAMMA**m, rtol=1e-6)
             assert out.next_obs[e, 0] == obs[end, e] + 1000  # bootstraps from the obs after its last step
+
+
+@pytest.mark.parametrize(
+    "terminate_at, episode_length",
+    [(10**9, 5), (4, 6), (5, 5)],
+    ids=["truncated", "terminated", "terminated-at-the-time-limit"],
+)
+def test_trainer_stores_n_step_transitions(terminate_at, episode_length):
+    """Through the trainer (n = 3, γ = 0.5, CounterEnv: obs t, reward t + 1 for the step from t): the
+    first n − 1 vectorised steps insert nothing; then row j holds the transition that started at
+    vectorised step j // num_envs, with the n-step discounted reward sum and γ^n, or fewer steps at an
+    episode's end (discount 0 when it terminated), and the obs after its last step."""
+    n, gamma, envs = 3, 0.5, 4
+    config = tiny_config(n_step=n, gamma=gamma, episode_length=episode_length, num_envs=envs, total_steps=64,
+                         steps_per_chunk=2 * envs, buffer_size=64, min_replay_size=64, batch_size=8, start_steps=0,
+                         eval_episodes=0)
+    program = build(config, CounterEnv(terminate_at))
+    state = program.init(seed_keys(config))
+    for chunk in range(1, 9):  # chunks of 2 vectorised steps
+        state, _ = program.run_chunk(state)
+        assert int(state.buffer.size[0]) == (2 * chunk - (n - 1)) * envs
+    size = int(state.buffer.size[0])
+    rows = jax.tree.map(np.asarray, replay.unpack(state.buffer.data[0, :size], 2, 1))
+    end = min(terminate_at, episode_length)  # episodes last `end` steps; a termination wins a tie
+    terminates = terminate_at <= episode_length
+    t0 = np.arange(size) // envs % end
+    np.testing.assert_array_equal(rows.obs[:, 0], t0)
+    m = np.minimum(n, end - t0)
+    expected_reward = [sum(gamma**k * (t + k + 1) for k in range(steps)) for t, steps in zip(t0, m, strict=True)]
+    np.testing.assert_allclose(rows.reward, expected_reward, rtol=1e-6)
+    ended = terminates & (t0 + m == end)
+    np.testing.assert_allclose(rows.discount, np.where(ended, 0.0, gamma**m), rtol=1e-6)
+    np.testing.assert_array_equal(rows.next_obs[:, 0], t0 + m)
+    np.testing.assert_array_equal(rows.next_obs[:, 1], rows.obs[:, 1])  # the same episode's final obs
+    assert set(m.tolist()) == {1, 2, 3}  # full windows and both shortened ones were checked
