@@ -51,7 +51,8 @@ def _optimizer(config: SACConfig, lr: float, horizon: int) -> optax.GradientTran
 
 def make_optimizers(config: SACConfig) -> tuple[optax.GradientTransformation, ...]:
     """Separate Adam optimisers for actor, critics and log α (seed §5 "Separate Optimizers")."""
-    actor_horizon = config.total_updates // config.policy_delay
+    # Update i moves the actor and α where i % policy_delay == 0: ceil(total / delay) times.
+    actor_horizon = -(-config.total_updates // config.policy_delay)
     return (
         _optimizer(config, config.actor_lr, actor_horizon),
         _optimizer(config, config.critic_lr, config.total_updates),

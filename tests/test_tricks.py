@@ -238,11 +238,7 @@ def last_and_next_steps(opt, opt_state, params) -> tuple[float, float]:
         ("linear", {}),
         ("cosine", dict(n_step=3)),  # the first n − 1 steps insert nothing: fewer updates
         ("linear", dict(policy_delay=2, grad_updates_per_step=2)),  # 34 updates: the actor takes 17
-        pytest.param("cosine", dict(policy_delay=2, grad_updates_per_step=1), marks=pytest.mark.xfail(
-            strict=True, reason="library bug: 17 updates (indices 0..16), the actor steps on the even ones, 9 "
-            "times, but make_optimizers gives the actor and α schedules the horizon 17 // 2 = 8, so the "
-            "last actor step has learning rate 0 (learner.py make_optimizers: total_updates // policy_delay "
-            "should round up)")),
+        ("cosine", dict(policy_delay=2, grad_updates_per_step=1)),  # 17 updates: the actor takes 9 (0, 2, .., 16)
     ],
     ids=["linear", "cosine-nstep3", "linear-delay2", "cosine-delay2-odd"],
 )
