@@ -14,8 +14,14 @@ One run is one JAX program over a TrainState pytree:
           → scan of fused SAC updates
 
 There is no separate prefill stage: the first iterations of the first chunk(s) collect without
-learning (a `lax.cond` on the step counter), so the env step is compiled once for training, not
+learning (a `lax.cond` on the buffer's size), so the env step is compiled once for training, not
 twice (an MJX env takes tens of seconds to compile on a CPU).
+
+`build` assembles the program from its parts, each made by its own maker: `make_init`,
+`make_collect` (act, step, n-step window, insert), `make_learn` (sample, U fused updates, priority
+refresh) and `make_run_chunk` (the scan and the chunk's summary). The networks (`SACNetworks`), the
+replay variant (`replay.Replay`) and the env (`envs.make_env`) come in as records, so none of the
+makers knows a network type, a buffer layout or an env family.
 
 Everything per agent carries a leading seed axis S (num_seeds): `jax.vmap` over agents trains S
 independent agents in one program. The envs of all agents are stepped as one flat batch of
