@@ -63,19 +63,25 @@ def test_the_library_check_loads_the_library():
     assert not gl_library_loads("NoSuchGLLibrary")
 
 
+# Renders one frame of a one-geom model, or prints the one line of VideoUnsupported it raises.
+RENDER_ONE_FRAME = (
+    "from gpu_sac.video import VideoUnsupported, render\n"
+    "class Env: mj_model = mujoco.MjModel.from_xml_string('<mujoco><worldbody><geom size=\".1\"/>"
+    "</worldbody></mujoco>')\n"
+    "try:\n"
+    "    render(Env(), {'qpos': [[]], 'qvel': [[]]})\n"
+    "except VideoUnsupported as e:\n"
+    "    print('VideoUnsupported:', e)\n"
+)
+
+
 def test_import_sets_no_backend_when_no_gl_library_loads_and_mujoco_still_imports():
     """The bug this guards against: MUJOCO_GL=osmesa set without libOSMesa made `import mujoco` (so
     every MJX env) fail with AttributeError: 'NoneType' object has no attribute 'glGetError'."""
     done = python(
         "import os, gpu_sac, mujoco\n"
         "print(os.environ.get('MUJOCO_GL'), os.environ.get('PYOPENGL_PLATFORM'))\n"
-        "from gpu_sac.video import VideoUnsupported, render\n"
-        "class Env: mj_model = mujoco.MjModel.from_xml_string('<mujoco><worldbody><geom size=\".1\"/>"
-        "</worldbody></mujoco>')\n"
-        "try:\n"
-        "    render(Env(), {'qpos': [[]], 'qvel': [[]]})\n"
-        "except VideoUnsupported as e:\n"
-        "    print('VideoUnsupported:', e)\n"
+        + RENDER_ONE_FRAME
     )
     assert done.returncode == 0, done.stderr[-3000:]
     lines = done.stdout.strip().splitlines()
@@ -96,13 +102,7 @@ def test_egl_that_loads_but_cannot_make_a_context_is_video_unsupported():
     way the renderer's error becomes one line of VideoUnsupported."""
     done = python(
         "import gpu_sac, mujoco\n"
-        "from gpu_sac.video import VideoUnsupported, render\n"
-        "class Env: mj_model = mujoco.MjModel.from_xml_string('<mujoco><worldbody><geom size=\".1\"/>"
-        "</worldbody></mujoco>')\n"
-        "try:\n"
-        "    render(Env(), {'qpos': [[]], 'qvel': [[]]})\n"
-        "except VideoUnsupported as e:\n"
-        "    print('VideoUnsupported:', e)\n",
+        + RENDER_ONE_FRAME,
         hide_gl=False, MUJOCO_GL="egl", MUJOCO_EGL_DEVICE_ID="99",
     )
     assert done.returncode == 0, done.stderr[-3000:]

@@ -9,24 +9,15 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 from conftest import tiny_config
-from flax import serialization, struct
+from flax import serialization
 
+from envs.pendulum import State  # a Brax-style state pytree: the PRNG key rides in pipeline_state
 from gpu_sac import load_policy, train
 from gpu_sac.export import export_policy
 
 OFFSET = np.array([5.0, -3.0, 0.0], np.float32)
 SCALE = np.array([2.0, 0.5, 10.0], np.float32)
 LOW, HIGH = np.array([-1.0, 0.0], np.float32), np.array([3.0, 0.5], np.float32)
-
-
-@struct.dataclass
-class ShiftedState:
-    pipeline_state: jax.Array  # the PRNG key of the next observation
-    obs: jax.Array
-    reward: jax.Array
-    done: jax.Array
-    metrics: dict = struct.field(default_factory=dict)
-    info: dict = struct.field(default_factory=dict)
 
 
 class ShiftedEnv:
@@ -39,7 +30,7 @@ class ShiftedEnv:
     def reset(self, key):
         key, obs_key = jax.random.split(key)
         obs = OFFSET + SCALE * jax.random.normal(obs_key, (3,))
-        return ShiftedState(key, obs, jnp.zeros(()), jnp.zeros(()))
+        return State(key, obs, jnp.zeros(()), jnp.zeros(()))
 
     def step(self, state, action):
         key, obs_key = jax.random.split(state.pipeline_state)
