@@ -32,10 +32,11 @@ from pathlib import Path
 from typing import Any
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
+from gpu_sac import mesh
 from gpu_sac.config import ConfigError, SACConfig
+from gpu_sac.replay import make_replay
 from gpu_sac.run_dir import decode_record, encode_record
 
 FORMAT = "gpu_sac.checkpoint/1"
@@ -44,6 +45,9 @@ FORMAT = "gpu_sac.checkpoint/1"
 # computes. total_steps extends (or ends) a run; with a learning-rate schedule it would move the
 # schedule's horizon, so it is frozen then.
 RESUMABLE_FIELDS = ("total_steps", "eval_episodes")
+# Fields that lay the state out over devices: a checkpoint written on one layout restores on another
+# (mesh.single_state / from_single_state convert it); the run then goes on as the new layout runs.
+LAYOUT_FIELDS = ("num_devices", "shard_over")
 
 
 class CheckpointError(RuntimeError):
@@ -72,7 +76,7 @@ def config_diff(saved: dict[str, Any], config: SACConfig) -> dict[str, tuple[Any
 def check_config(saved: dict[str, Any], config: SACConfig, where: str = "the checkpoint") -> None:
     """Raise ConfigMismatch naming every field that differs and cannot change on resume."""
     diff = config_diff(saved, config)
-    allowed = set(RESUMABLE_FIELDS)
+    allowed = set(RESUMABLE_FIELDS) | set(LAYOUT_FIELDS)
     if config.lr_schedule != "constant":
         allowed.discard("total_steps")
     bad = {k: v for k, v in diff.items() if k not in allowed}
@@ -213,31 +217,74 @@ def restore(directory: str | os.PathLike, program: Any, step: int | None = None)
 
 
 def _restore_one(directory: str | os.PathLike, step: int, meta: dict[str, Any], program: Any) -> Restored:
-    import orbax.checkpoint as ocp
-
     if meta.get("format") != FORMAT:
         raise CheckpointError(f"checkpoint {directory}/{step} has format {meta.get('format')!r}, not {FORMAT!r}")
+    config = program.config
+    saved_config = dataclasses.replace(config, **{f: meta["config"].get(f, getattr(config, f)) for f in LAYOUT_FIELDS})
+    same_layout = saved_config == config
     template = state_template(program)
     paths, leaves, treedef = _paths(template)
-    shapes = [list(x.shape) for x in leaves]
-    dtypes = [str(x.dtype) for x in leaves]
-    if (paths, shapes, dtypes) != (meta["paths"], meta["shapes"], meta["dtypes"]):
+    if not same_layout:  # restored whole on this process's first device, then laid out anew on the host
+        if jax.process_count() > 1:
+            raise CheckpointError(
+                f"checkpoint {directory}/{step} was written with num_devices={saved_config.num_devices}, "
+                f"shard_over={saved_config.shard_over!r}: a multi-process run restores only its own layout "
+                "(convert it in one process first: restore it there with the new layout and save)")
+        device = jax.local_devices()[0]
+        targets = [jax.sharding.SingleDeviceSharding(device)] * len(leaves)
+        leaves = [jax.ShapeDtypeStruct(tuple(shape), np.dtype(dtype))
+                  for shape, dtype in zip(meta["shapes"], meta["dtypes"], strict=True)]
+    else:
+        targets = jax.tree.leaves(mesh.shardings(program.mesh, program.specs, template)) if program.mesh else \
+            [jax.sharding.SingleDeviceSharding(jax.local_devices()[0])] * len(leaves)
+    _check_structure(directory, step, meta, paths, leaves)
+    buffer_saved = bool(meta["buffer_saved"])
+    arrays = _read_arrays(directory, step, paths, leaves, targets, buffer_saved)
+    fresh = None if buffer_saved else dict(zip(*_paths(fresh_buffer(saved_config, program))[:2], strict=True))
+    out = []
+    for i, (path, leaf) in enumerate(zip(paths, leaves, strict=True)):
+        if leaf.size == 0:
+            out.append(np.zeros(leaf.shape, leaf.dtype))
+        elif not buffer_saved and _is_buffer(path):
+            out.append(fresh[path[len(".buffer"):]])
+        else:
+            out.append(arrays[str(i)])
+    state = jax.tree_util.tree_unflatten(treedef, out)
+    if not same_layout:
+        state = mesh.from_single_state(mesh.single_state(jax.device_get(state), saved_config), config)
+        _check_structure(directory, step, meta, paths, jax.tree.leaves(template), _paths(state)[1])
+    state = mesh.put(state, program)
+    history = [decode_record(r) for r in meta["history"]]
+    return Restored(state, history, step, buffer_saved, Path(directory) / str(step))
+
+
+def _check_structure(directory, step, meta, paths, leaves, got=None) -> None:
+    """CheckpointError unless the checkpoint's arrays (or `got`) have the paths, shapes and dtypes of leaves."""
+    if got is None:
+        have_paths, shapes, dtypes = meta["paths"], meta["shapes"], meta["dtypes"]
+    else:
+        have_paths, shapes, dtypes = paths, [list(x.shape) for x in got], [str(x.dtype) for x in got]
+    want_shapes, want_dtypes = [list(x.shape) for x in leaves], [str(x.dtype) for x in leaves]
+    if (have_paths, shapes, dtypes) != (paths, want_shapes, want_dtypes):
         mismatch = next(
             (f"{p}: {s} {d} in the checkpoint, {ps} {pd} now"
-             for p, s, d, ps, pd in zip(meta["paths"], meta["shapes"], meta["dtypes"], shapes, dtypes, strict=False)
+             for p, s, d, ps, pd in zip(have_paths, shapes, dtypes, want_shapes, want_dtypes, strict=False)
              if (s, d) != (ps, pd)),
-            f"{len(meta['paths'])} arrays in the checkpoint, {len(paths)} now",
+            f"{len(have_paths)} arrays in the checkpoint, {len(paths)} now",
         )
         raise CheckpointError(
             f"checkpoint {directory}/{step} does not match this program's train state ({mismatch}); "
             "was it written by another version of gpu_sac?"
         )
-    buffer_saved = bool(meta["buffer_saved"])
-    device = jax.devices()[0]
-    sharding = jax.sharding.SingleDeviceSharding(device)
+
+
+def _read_arrays(directory, step, paths, leaves, targets, buffer_saved) -> dict[str, jax.Array]:
+    """The saved arrays {index: array}, each placed with its target sharding."""
+    import orbax.checkpoint as ocp
+
     abstract = {
-        str(i): jax.ShapeDtypeStruct(leaf.shape, leaf.dtype, sharding=sharding)
-        for i, (path, leaf) in enumerate(zip(paths, leaves, strict=True))
+        str(i): jax.ShapeDtypeStruct(leaf.shape, leaf.dtype, sharding=target)
+        for i, (path, leaf, target) in enumerate(zip(paths, leaves, targets, strict=True))
         if leaf.size > 0 and (buffer_saved or not _is_buffer(path))
     }
     manager = _manager(directory, None)
@@ -245,20 +292,12 @@ def _restore_one(directory: str | os.PathLike, step: int, meta: dict[str, Any], 
         warnings.simplefilter("ignore")
         restored = manager.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract)))
     manager.close()
-    arrays = restored.state
-    fresh_buffer = None
-    if not buffer_saved:  # an empty buffer per agent, made by the run's replay record (any layout)
-        one = program.replay.init()
-        stacked = jax.tree.map(lambda x: jnp.stack([x] * program.config.num_seeds), one)
-        fresh_buffer = dict(zip(_paths(stacked)[0], _paths(stacked)[1], strict=True))
-    out = []
-    for i, (path, leaf) in enumerate(zip(paths, leaves, strict=True)):
-        if leaf.size == 0:
-            out.append(jax.device_put(np.zeros(leaf.shape, leaf.dtype), device))
-        elif not buffer_saved and _is_buffer(path):
-            out.append(fresh_buffer[path[len(".buffer"):]])
-        else:
-            out.append(arrays[str(i)])
-    state = jax.tree_util.tree_unflatten(treedef, out)
-    history = [decode_record(r) for r in meta["history"]]
-    return Restored(state, history, step, buffer_saved, Path(directory) / str(step))
+    return restored.state
+
+
+def fresh_buffer(config: SACConfig, program: Any) -> Any:
+    """Empty replay buffers (numpy) for every agent, in `config`'s layout (mesh module docstring)."""
+    lay = mesh.layout(config)
+    one = jax.device_get(make_replay(config, program.obs_dim, program.act_dim, capacity=lay.capacity).init())
+    lead = (config.num_seeds, config.num_devices) if lay.data_parallel else (config.num_seeds,)
+    return jax.tree.map(lambda x: np.broadcast_to(x, lead + x.shape).copy(), one)

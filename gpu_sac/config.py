@@ -126,6 +126,14 @@ class SACConfig:
     """None: step all num_seeds·num_envs training envs as one vmapped batch (best on a GPU). g:
     step them as sequential groups of g (must divide num_seeds·num_envs): on a CPU, MJX envs step
     ~3x faster in groups of 16 (see rollout.batched_step). Changes speed, not what the envs do."""
+    num_devices: int = option(1, POSITIVE_INT)
+    """Devices the run is spread over: the first num_devices of jax.devices() (all processes' devices
+    in a multi-process run, where it must name them all); 1: the default device alone."""
+    shard_over: Literal["envs", "seeds"] = option("envs")
+    """How num_devices > 1 split the run. envs: data parallel, one result per agent: each device steps
+    num_envs/num_devices of each agent's envs, keeps their share of the replay and draws
+    batch_size/num_devices rows per update; gradients, α and observation statistics are averaged
+    over the devices. seeds: num_seeds/num_devices whole agents per device, no communication."""
     grad_updates_per_step: int = option(1, POSITIVE_INT)
     """Gradient updates per vectorised env step (so num_envs transitions per this many updates)."""
     steps_per_chunk: int = option(10_000, POSITIVE_INT)
@@ -339,9 +347,11 @@ def _check_relations(c: SACConfig) -> None:
               "them wherever it is used: set init_alpha inside them, or widen them)")
     if c.deterministic_policy and c.learn_alpha:
         _fail("deterministic_policy", True, "needs learn_alpha=False (a deterministic policy has no entropy)")
-    g = c.env_group_size
-    if g is not None and (c.num_seeds * c.num_envs) % g:
-        _fail("env_group_size", g, f"must divide num_seeds·num_envs={c.num_seeds * c.num_envs}")
+    _check_devices(c)
+    g, D = c.env_group_size, c.num_devices
+    if g is not None and (c.num_seeds * c.num_envs // D) % g:
+        where = "num_seeds·num_envs" + ("/num_devices" if D > 1 else "")
+        _fail("env_group_size", g, f"must divide {where}={c.num_seeds * c.num_envs // D} (the envs on one device)")
     if c.buffer_size < c.num_envs:
         _fail("buffer_size", c.buffer_size, f"must be >= num_envs={c.num_envs} (one vectorised step must fit)")
     if c.min_replay_size > c.buffer_size:
@@ -356,3 +366,19 @@ def _check_relations(c: SACConfig) -> None:
     if c.total_updates > MAX_COUNT:
         _fail("grad_updates_per_step", c.grad_updates_per_step,
               f"gives {c.total_updates} updates in the run; optax counts updates in int32, at most {MAX_COUNT}")
+
+
+def _check_devices(c: SACConfig) -> None:
+    """Each device must get an equal share of what shard_over splits (whether that many devices exist
+    is checked when the program is built: a config does not start JAX)."""
+    D = c.num_devices
+    if D == 1:
+        return
+    if c.shard_over == "seeds":
+        if c.num_seeds % D:
+            _fail("num_seeds", c.num_seeds, f"must be a multiple of num_devices={D} with shard_over='seeds'")
+        return
+    for name in ("num_envs", "batch_size", "buffer_size"):
+        if getattr(c, name) % D:
+            _fail(name, getattr(c, name), f"must be a multiple of num_devices={D} with shard_over='envs' "
+                  "(each device keeps an equal share)")

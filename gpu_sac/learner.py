@@ -98,12 +98,15 @@ def polyak(params, target_params, tau: float):
     return optax.incremental_update(params, target_params, tau)
 
 
-def make_update(config: SACConfig, nets: SACNetworks) -> Callable:
+def make_update(config: SACConfig, nets: SACNetworks, mean: Callable = lambda tree: tree) -> Callable:
     """update(agent, batch, weight, key, update_index) -> (agent, metrics, td_abs (B,)).
 
     batch: raw (unnormalised) transitions of leading shape (B,); weight: (B,) importance weights;
     update_index: () int32, the index of this gradient update in the run (for policy_delay).
     metrics: metrics.LEARNER, each (). td_abs: mean over critics of |TD error|, for priorities.
+    mean: averages a pytree over the devices of a data-parallel run (`lax.pmean`), applied to the
+    gradients and the metrics: each device's batch is an equal share of the update's batch, so the
+    mean of the devices' batch-mean gradients is the gradient of the whole batch's loss.
     """
     optimizers = make_optimizers(config)
     losses = make_total_loss(config, nets)
@@ -115,6 +118,8 @@ def make_update(config: SACConfig, nets: SACNetworks) -> Callable:
         )
         params = (agent.actor_params, agent.critic_params, agent.log_alpha)
         grads, aux = jax.grad(losses, has_aux=True)(params, agent.target_critic_params, batch, weight, key)
+        td_abs = aux.pop("td_abs")
+        grads, aux = mean((grads, aux))
         new = apply_gradients(config, optimizers, agent, grads)
         # Delayed policy updates: actor and α move on every policy_delay-th update only.
         if config.policy_delay > 1:
@@ -123,7 +128,6 @@ def make_update(config: SACConfig, nets: SACNetworks) -> Callable:
             new = new.replace(**{n: jax.tree.map(lambda a, b: jnp.where(keep, b, a), getattr(new, n),
                                                  getattr(agent, n)) for n in names})
         new = new.replace(target_critic_params=polyak(new.critic_params, agent.target_critic_params, config.tau))
-        td_abs = aux.pop("td_abs")
         return new, aux, td_abs
 
     return update

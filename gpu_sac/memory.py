@@ -21,8 +21,10 @@ class MemoryBudgetError(RuntimeError):
 
 
 def state_bytes(config: SACConfig, obs_dim: int, act_dim: int) -> dict[str, int]:
-    """Bytes of the large parts of the train state, over all seeds (shapes only, nothing allocated)."""
+    """Bytes of the large parts of the train state on one device (all of it with num_devices = 1):
+    its agents' replay rings, agents and batches (shapes only, nothing allocated)."""
     from gpu_sac.learner import init_agent
+    from gpu_sac.mesh import layout
     from gpu_sac.networks import make_networks
 
     # The replay record's own count: its rows and whatever else it keeps per row (a sum-tree).
@@ -30,11 +32,12 @@ def state_bytes(config: SACConfig, obs_dim: int, act_dim: int) -> dict[str, int]
     nets = make_networks(config, obs_dim, act_dim)
     agent = jax.eval_shape(lambda key: init_agent(config, nets, key), jax.random.PRNGKey(0))
     agent_bytes = sum(leaf.size * leaf.dtype.itemsize for leaf in jax.tree.leaves(agent))
+    share = layout(config)  # data parallel: every agent, a 1/D share of its ring and batch
     return {
-        "replay": config.num_seeds * config.buffer_size * per_transition,
-        "agent": config.num_seeds * agent_bytes,  # params, targets, optimiser moments
+        "replay": share.seeds * share.capacity * per_transition,
+        "agent": share.seeds * agent_bytes,  # params, targets, optimiser moments
         # One gather of grad_updates_per_step batches per vectorised step.
-        "batches": config.num_seeds * config.grad_updates_per_step * config.batch_size * per_transition,
+        "batches": share.seeds * config.grad_updates_per_step * share.batch * per_transition,
     }
 
 
@@ -57,23 +60,36 @@ def free_device_bytes(device: jax.Device | None = None) -> int | None:
         return None
 
 
+def sharing_devices(config: SACConfig) -> int:
+    """How many of the run's devices draw on one memory: the CPU devices of a process (forced host
+    devices) share its RAM; each GPU has its own."""
+    if config.num_devices == 1:
+        return 1
+    local = [d for d in jax.local_devices() if d.platform == "cpu"]
+    return min(config.num_devices, len(local)) if local else 1
+
+
 def check_fits(config: SACConfig, obs_dim: int, act_dim: int, free: int | None = None) -> dict[str, int]:
-    """Raise MemoryBudgetError naming a buffer_size that fits if the state is over budget."""
+    """Raise MemoryBudgetError naming a buffer_size that fits if one device's share of the state
+    (times the devices that share one memory) is over budget. Returns one device's share."""
     need = state_bytes(config, obs_dim, act_dim)
     free = free_device_bytes() if free is None else free
     if free is None:
         return need
     budget = int(free * HEADROOM)
-    total = sum(need.values())
+    sharing = sharing_devices(config)
+    total = sum(need.values()) * sharing
     if total > budget:
         per_transition = replay.make_replay(config, obs_dim, act_dim).bytes_per_transition
-        other = total - need["replay"]
-        fits = max(0, (budget - other) // (config.num_seeds * per_transition))
+        other = total - need["replay"] * sharing
+        # buffer_size rows per agent are spread over num_devices rings (data parallel) or agents.
+        fits = max(0, (budget - other) // (config.num_seeds * per_transition * sharing // config.num_devices))
         gib = 2**30
+        where = "the device" if sharing == 1 else f"the {sharing} devices that share this memory"
         raise MemoryBudgetError(
-            f"buffer_size={config.buffer_size} needs {need['replay'] / gib:.2f} GiB of replay "
+            f"buffer_size={config.buffer_size} needs {need['replay'] * sharing / gib:.2f} GiB of replay "
             f"({per_transition} bytes per transition x {config.num_seeds} seed(s)) and the state "
-            f"{total / gib:.2f} GiB in all, but the device has {free / gib:.2f} GiB free "
+            f"{total / gib:.2f} GiB in all on {where}, which has {free / gib:.2f} GiB free "
             f"({HEADROOM:.0%} usable): use buffer_size <= {fits}"
         )
     return need

@@ -133,11 +133,13 @@ class Replay(NamedTuple):
     capacity: int
 
 
-def make_replay(config: SACConfig, obs_dim: int, act_dim: int) -> Replay:
-    """The config's replay: prioritised (per_alpha, per_beta, per_eps) or uniform, buffer_size rows."""
+def make_replay(config: SACConfig, obs_dim: int, act_dim: int, capacity: int | None = None) -> Replay:
+    """The config's replay: prioritised (per_alpha, per_beta, per_eps) or uniform, of `capacity` rows
+    (default buffer_size; a data-parallel run gives each device buffer_size / num_devices)."""
+    capacity = config.buffer_size if capacity is None else capacity
     if config.prioritized_replay:
-        return prioritized(config.buffer_size, obs_dim, act_dim, config.per_alpha, config.per_beta, config.per_eps)
-    return uniform(config.buffer_size, obs_dim, act_dim)
+        return prioritized(capacity, obs_dim, act_dim, config.per_alpha, config.per_beta, config.per_eps)
+    return uniform(capacity, obs_dim, act_dim)
 
 
 # The ring, shared by both variants.

@@ -43,7 +43,7 @@ import numpy as np
 from flax import struct
 
 import envs
-from gpu_sac import memory, metrics, normalizer, nstep, replay, rollout
+from gpu_sac import memory, mesh, metrics, normalizer, nstep, replay, rollout
 from gpu_sac.config import SACConfig
 from gpu_sac.learner import AgentState, current_alpha, init_agent, make_update
 from gpu_sac.networks import SACNetworks, make_networks
@@ -80,21 +80,34 @@ class Program(NamedTuple):
     run_chunk: Callable  # (TrainState) -> (TrainState, metrics {name: (S,)}), donated
     evaluate: Callable  # (AgentState, keys (S, 2)) -> returns (S, eval_episodes)
     act: Callable  # (PolicyParams, obs, key=None, deterministic=True) -> action
+    layout: mesh.Layout  # one device's share of the run
+    mesh: jax.sharding.Mesh | None = None  # None: one device
+    specs: TrainState | None = None  # the state's PartitionSpecs on the mesh (mesh.state_specs)
 
 
-def seed_keys(config: SACConfig) -> jax.Array:
-    """(S, 2): PRNGKey(seed + s) for agent s."""
-    return jnp.stack([jax.random.PRNGKey(config.seed + s) for s in range(config.num_seeds)])
+def seed_keys(config: SACConfig) -> np.ndarray:
+    """(S, 2): PRNGKey(seed + s) for agent s (on the host: every process of a run makes the same)."""
+    return np.stack([np.asarray(jax.random.PRNGKey(config.seed + s)) for s in range(config.num_seeds)])
 
 
-def build(config: SACConfig, env: Any = None) -> Program:
-    """Make the env (unless given) and the run's jitted stages."""
+def build(config: SACConfig, env: Any = None, *, mesh_path: bool = False) -> Program:
+    """Make the env (unless given) and the run's jitted stages: plain jit on one device, the
+    shard_map program of `gpu_sac.mesh` on num_devices > 1 (or on one, with mesh_path: benchmarks
+    compare the two paths)."""
     env = envs.make_env(config) if env is None else env
     obs_dim, act_dim = envs.check_env(env)
     nets = make_networks(config, obs_dim, act_dim)
-    buffer = replay.make_replay(config, obs_dim, act_dim)
-    collect = make_collect(config, env, nets, buffer)
-    learn = make_learn(config, nets, buffer)
+    lay = mesh.layout(config)
+    buffer = replay.make_replay(config, obs_dim, act_dim, capacity=lay.capacity)
+    init = make_init(config, env, nets, buffer, lay)
+    collect, learn = make_collect(config, env, nets, buffer, lay), make_learn(config, nets, buffer, lay)
+    run_chunk = make_run_chunk(config, collect, learn, lay)
+    device_mesh = specs = None
+    if config.num_devices == 1 and not mesh_path:
+        init, run_chunk = jax.jit(init), jax.jit(run_chunk, donate_argnums=0)
+    else:
+        device_mesh, specs = mesh.make_mesh(config.num_devices), TrainState(**mesh.state_specs(config))
+        init, run_chunk = mesh.distribute(config, device_mesh, init, run_chunk, specs)
 
     def deterministic_action(agent: AgentState, obs: jax.Array) -> jax.Array:
         return nets.mode(agent.actor_params, normalizer.normalize(agent.obs_stats, obs))
@@ -107,10 +120,13 @@ def build(config: SACConfig, env: Any = None) -> Program:
         replay=buffer,
         obs_dim=obs_dim,
         act_dim=act_dim,
-        init=jax.jit(make_init(config, env, nets, buffer)),
-        run_chunk=jax.jit(make_run_chunk(config, collect, learn), donate_argnums=0),
+        init=init,
+        run_chunk=run_chunk,
         evaluate=jax.jit(evaluate),
         act=make_act(nets),
+        layout=lay,
+        mesh=device_mesh,
+        specs=specs,
     )
 
 
@@ -130,15 +146,18 @@ def over_agents(fn: Callable, num_seeds: int, in_axes: Any = 0) -> Callable:
     return single
 
 
-def make_init(config: SACConfig, env: Any, nets: SACNetworks, buffer: replay.Replay) -> Callable:
-    """init(keys (S, 2)) -> TrainState: fresh agents, empty buffers, reset envs."""
-    S, N = config.num_seeds, config.num_envs
+def make_init(config: SACConfig, env: Any, nets: SACNetworks, buffer: replay.Replay,
+              lay: mesh.Layout | None = None) -> Callable:
+    """init(keys (S, 2)) -> TrainState: fresh agents, empty buffers, reset envs (one device's share)."""
+    lay = mesh.layout(config) if lay is None else lay
+    S, N = lay.seeds, lay.envs
 
     def init(keys: jax.Array) -> TrainState:
         def one(key):
             agent_key, env_key, key = jax.random.split(key, 3)
             window = nstep.init(N, config.n_step, nets.obs_dim, nets.act_dim) if config.n_step > 1 else None
-            return init_agent(config, nets, agent_key), buffer.init(), window, jax.random.split(env_key, N), key
+            env_keys = lay.block(jax.random.split(env_key, config.num_envs))  # this device's envs' keys
+            return init_agent(config, nets, agent_key), buffer.init(), window, env_keys, key
 
         agent, buffers, window, env_keys, keys = jax.vmap(one)(keys)
         env_carry = rollout.reset(env, env_keys.reshape(S * N, -1))
@@ -148,28 +167,36 @@ def make_init(config: SACConfig, env: Any, nets: SACNetworks, buffer: replay.Rep
     return init
 
 
-def make_collect(config: SACConfig, env: Any, nets: SACNetworks, buffer: replay.Replay) -> Callable:
+def make_collect(config: SACConfig, env: Any, nets: SACNetworks, buffer: replay.Replay,
+                 lay: mesh.Layout | None = None) -> Callable:
     """collect(ts) -> (ts, learn_key (S, 2), episodes {name: (S,)}): one vectorised env step for all
     agents (uniform random actions during start_steps, then the stochastic policy); its transitions
-    go through the n-step window (n > 1) into the replay buffers."""
-    S, N, obs_dim, act_dim = config.num_seeds, config.num_envs, nets.obs_dim, nets.act_dim
-    random_iterations = -(-config.start_steps // N)  # compared with the counter: no int32 product
+    go through the n-step window (n > 1) into the replay buffers. Data parallel: this device's envs;
+    random actions and reset keys are drawn for all of an agent's envs and cut to this device's."""
+    lay = mesh.layout(config) if lay is None else lay
+    S, N, obs_dim, act_dim = lay.seeds, lay.envs, nets.obs_dim, nets.act_dim
+    random_iterations = -(-config.start_steps // config.num_envs)  # compared with the counter: no int32 product
     env_step = rollout.make_env_step(env, config.episode_length, config.env_group_size)
     insert = over_agents(buffer.insert, S)
     per_agent = lambda x: x.reshape(S, N, *x.shape[1:])  # noqa: E731
 
     def policy(agent, o, k):
-        return nets.sample(agent.actor_params, normalizer.normalize(agent.obs_stats, o), k)[0]
+        return nets.sample(agent.actor_params, normalizer.normalize(agent.obs_stats, o), lay.own_key(k))[0]
+
+    def every_env(draw):  # per agent key -> this device's block of a draw for all num_envs envs
+        return jax.vmap(lambda k: lay.block(draw(k)))
 
     policy = over_agents(policy, S)
+    update_stats = over_agents(lambda stats, o: normalizer.update(stats, lay.gather(o, 0)), S)
 
     def collect(ts: TrainState):
         split = jax.vmap(lambda k: jax.random.split(k, 5))(ts.key)  # (S, 5, 2)
         key, act_key, random_key, reset_key, learn_key = (split[:, i] for i in range(5))
         obs = ts.env.state.obs.reshape(S, N, obs_dim)
-        random_action = jax.vmap(lambda k: jax.random.uniform(k, (N, act_dim), minval=-1.0, maxval=1.0))(random_key)
+        random_action = every_env(lambda k: jax.random.uniform(k, (config.num_envs, act_dim), minval=-1.0,
+                                                               maxval=1.0))(random_key)
         action = jnp.where(ts.iteration < random_iterations, random_action, policy(ts.agent, obs, act_key))
-        reset_keys = jax.vmap(lambda k: jax.random.split(k, N))(reset_key).reshape(S * N, -1)
+        reset_keys = every_env(lambda k: jax.random.split(k, config.num_envs))(reset_key).reshape(S * N, -1)
         env_carry, out = env_step(ts.env, action.reshape(S * N, act_dim), reset_keys)
         terminated = per_agent(out.terminated)
         step = replay.Transition(obs=obs, action=action, reward=per_agent(out.reward) * config.reward_scale,
@@ -185,25 +212,28 @@ def make_collect(config: SACConfig, env: Any, nets: SACNetworks, buffer: replay.
             buffers = jax.lax.cond(valid[0], lambda: insert(buffers, emitted), lambda: buffers)
         agent = ts.agent
         if config.normalize_observations:
-            agent = agent.replace(obs_stats=over_agents(normalizer.update, S)(agent.obs_stats, obs))
+            agent = agent.replace(obs_stats=update_stats(agent.obs_stats, obs))
         ended = per_agent(out.terminated | out.truncated)
-        episodes = {"episodes": ended.sum(-1),
-                    "train_return_sum": jnp.where(ended, per_agent(out.episode_return), 0.0).sum(-1)}
+        episodes = lay.sum({"episodes": ended.sum(-1),
+                            "train_return_sum": jnp.where(ended, per_agent(out.episode_return), 0.0).sum(-1)})
         return ts.replace(agent=agent, buffer=buffers, env=env_carry, nstep=window, key=key), learn_key, episodes
 
     return collect
 
 
-def make_learn(config: SACConfig, nets: SACNetworks, buffer: replay.Replay) -> Callable:
+def make_learn(config: SACConfig, nets: SACNetworks, buffer: replay.Replay, lay: mesh.Layout | None = None) -> Callable:
     """learn(agent, buffer, key, first_update) -> (agent, buffer, metrics {name: ()}) for one agent:
     grad_updates_per_step updates from one gather of U·B transitions. With prioritised replay all U
     batches are drawn with the priorities as they were before this step's updates, which then
-    refresh the priorities of the rows they used."""
-    U, B = config.grad_updates_per_step, config.batch_size
-    update = make_update(config, nets)
+    refresh the priorities of the rows they used. Data parallel: each device draws B/D rows from its
+    own ring and the gradients are averaged over the devices (with prioritised replay, each ring's
+    importance weights are divided by that ring's largest)."""
+    lay = mesh.layout(config) if lay is None else lay
+    U, B = config.grad_updates_per_step, lay.batch
+    update = make_update(config, nets, mean=lay.mean)
 
     def learn(agent: AgentState, buffers: Any, key: jax.Array, first_update: jax.Array):
-        sample_key, key = jax.random.split(key)
+        sample_key, key = jax.random.split(lay.own_key(key))
         batches, index, weight = buffer.sample(buffers, sample_key, (U, B))
 
         def body(carry, x):
@@ -219,10 +249,12 @@ def make_learn(config: SACConfig, nets: SACNetworks, buffer: replay.Replay) -> C
     return learn
 
 
-def make_run_chunk(config: SACConfig, collect: Callable, learn: Callable) -> Callable:
+def make_run_chunk(config: SACConfig, collect: Callable, learn: Callable, lay: mesh.Layout | None = None) -> Callable:
     """run_chunk(ts) -> (ts, summary {name: (S,) or ()}): iterations_per_chunk vectorised steps in
     one scan, each a collect, then (once min_replay_size transitions are in) a learn."""
-    S, U = config.num_seeds, config.grad_updates_per_step
+    lay = mesh.layout(config) if lay is None else lay
+    S, U = lay.seeds, config.grad_updates_per_step
+    rings = lay.devices if lay.data_parallel else 1  # an agent's transitions are spread over this many rings
     learn_all = over_agents(learn, S, in_axes=(0, 0, 0, None))
 
     def iteration(ts: TrainState, _):
@@ -238,7 +270,7 @@ def make_run_chunk(config: SACConfig, collect: Callable, learn: Callable) -> Cal
         # Every agent's buffer holds the same number of transitions, so the predicate is one scalar
         # and this stays a real branch rather than a select under vmap. It reads the buffer, not the
         # step counter, so a run resumed without its replay buffer refills it before learning.
-        learning = ts.buffer.size[0] >= config.min_replay_size
+        learning = ts.buffer.size[0] * rings >= config.min_replay_size
         ts, learner_metrics = jax.lax.cond(learning, learning_step, skip, ts)
         return ts.replace(iteration=ts.iteration + 1), dict(learner_metrics, learning=learning, **episodes)
 
@@ -372,7 +404,7 @@ def train(
     for chunk in range(len(history), config.num_chunks):
         chunk_start = time.perf_counter()
         state, summary = run_chunk(state)
-        summary = jax.device_get(summary)
+        summary = mesh.to_host(summary)
         record = _record(program, state, summary, chunk, time.perf_counter() - chunk_start, history)
         record["wall_s"] = wall_before + time.perf_counter() - start
         history.append(record)
@@ -399,8 +431,8 @@ def _record(program: Program, state: TrainState, summary: dict[str, np.ndarray],
         "sps": config.iterations_per_chunk * config.num_envs * config.num_seeds / chunk_s,
     }
     if config.eval_episodes > 0:
-        keys = jax.vmap(jax.random.fold_in, in_axes=(0, None))(seed_keys(config), 1_000_003 + chunk)
-        returns = np.asarray(program.evaluate(state.agent, keys), np.float64)
+        keys = np.asarray(jax.vmap(jax.random.fold_in, in_axes=(0, None))(seed_keys(config), 1_000_003 + chunk))
+        returns = np.asarray(mesh.to_host(program.evaluate(state.agent, keys)), np.float64)
         record["eval_return"] = _scalar_or_list(returns.mean(-1))
         record["eval_return_std"] = _scalar_or_list(returns.std(-1))
     for name in ("train_return", *metrics.LEARNER):
