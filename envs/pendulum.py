@@ -11,6 +11,7 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from flax import struct
 
 MAX_SPEED = 8.0
@@ -67,7 +68,9 @@ class Pendulum:
 
     observation_size = 3
     action_size = 1
-    action_bounds = (jnp.array([-MAX_TORQUE]), jnp.array([MAX_TORQUE]))
+    # numpy, not jnp: a jnp array made at import would start JAX's backend, and a multi-process run
+    # must start jax.distributed before that.
+    action_bounds = (np.array([-MAX_TORQUE], np.float32), np.array([MAX_TORQUE], np.float32))
 
     def __init__(self, g: float = G):
         self.g = g

@@ -14,6 +14,7 @@ import dataclasses
 import json
 import os
 import sys
+import traceback
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ from typing import Any
 import tyro
 
 from gpu_sac.config import SACConfig
+from gpu_sac.distributed import ClusterOptions
 from gpu_sac.experiment import RunOptions
 
 EXIT_USAGE = 2
@@ -84,6 +86,7 @@ def _one_line_errors():
 class TrainArgs:
     config: SACConfig
     run: RunOptions
+    cluster: ClusterOptions = ClusterOptions()
 
 
 TRAIN_DESCRIPTION = """Train SAC. Defaults shown are the preset of the env given by --env (pendulum when none is
@@ -94,6 +97,12 @@ chunk after a checkpoint; Ctrl-C twice quits at once. Envs: {envs}."""
 
 def parse_train_args(argv: list[str], prog: str = "train.py") -> tuple[Any, Any]:
     """(SACConfig, RunOptions) from the command line; UsageError or ConfigError on bad input."""
+    args = parse_train_command(argv, prog)
+    return args.config, args.run
+
+
+def parse_train_command(argv: list[str], prog: str = "train.py") -> TrainArgs:
+    """TrainArgs (config, run options, cluster options) from the command line."""
     import envs
     from gpu_sac.experiment import stored_options
     from gpu_sac.run_dir import config_from_dict, read_config_record
@@ -117,7 +126,7 @@ def parse_train_args(argv: list[str], prog: str = "train.py") -> tuple[Any, Any]
             TrainArgs, default=TrainArgs(config, options), args=argv, prog=prog,
             description=TRAIN_DESCRIPTION.format(envs=', '.join(envs.names())), config=(tyro.conf.OmitArgPrefixes,),
         )
-    return args.config, args.run
+    return args
 
 
 def train_main(argv: list[str] | None = None, prog: str | None = None) -> int:
@@ -126,11 +135,28 @@ def train_main(argv: list[str] | None = None, prog: str | None = None) -> int:
 
     argv = sys.argv[1:] if argv is None else argv
     prog = prog or os.path.basename(sys.argv[0]) or "train.py"
+    from gpu_sac import distributed
+
     try:
-        config, options = parse_train_args(argv, prog)
+        args = parse_train_command(argv, prog)
+        distributed.check(args.cluster)
     except (UsageError, ConfigError) as e:
         _fail(prog, str(e))
-    return run_train(config, options, prog)
+    distributed.initialize(args.cluster)  # before anything asks JAX for its devices
+    if not args.cluster.enabled:
+        return run_train(args.config, args.run, prog)
+    try:
+        code = run_train(args.config, args.run, prog)
+    except SystemExit as e:
+        code = e.code if isinstance(e.code, int) else 1
+    except BaseException:  # noqa: BLE001 - reported below, then this process ends
+        traceback.print_exc()
+        code = 1
+    if code:  # a failed process must not wait in JAX's shutdown barrier: its peers stop at the heartbeat
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    return code
 
 
 def run_train(config: Any, options: Any, prog: str = "train.py") -> int:

@@ -26,7 +26,7 @@ from typing import Any, Literal
 import jax
 import numpy as np
 
-from gpu_sac import memory
+from gpu_sac import distributed, memory, mesh
 from gpu_sac import run_dir as rd
 from gpu_sac.config import ConfigError, SACConfig
 from gpu_sac.signals import StopFlag
@@ -104,34 +104,45 @@ def run_experiment(
     before anything is allocated or written, TrainingDiverged (the newest checkpoint is the last good
     state). A StopFlag that is set ends the run after the current chunk, with a checkpoint
     (result.stopped).
+
+    In a multi-process run (`gpu_sac.distributed`) every process calls this with the same config and
+    run directory; process 0 alone writes the directory's files and shows progress.
     """
     from gpu_sac.train import build
 
     options = resolved_options(options)
-    path = _run_path(config, options)
+    main = distributed.is_main_process()
+    if not main:
+        options = dataclasses.replace(options, progress="none")
+    path = _run_path(config, options, check_new=main)
     program = build(config, env)  # the one Program of this run: train() gets it too
     need = memory.check_fits(config, program.obs_dim, program.act_dim)
     say = _say(options.progress)
     _make_dir(path)
     state, history, restored_from = None, [], None
     if options.resume is not None:
-        state, history, restored_from = _restore(path, program, say)
-    option_dict = {k: v for k, v in dataclasses.asdict(options).items() if k != "resume"}
-    rd.write_config(path, config, {**option_dict, "run_dir": str(path)})
+        state, history, restored_from = _restore(path, program, say, write=main)
+    if main:
+        option_dict = {k: v for k, v in dataclasses.asdict(options).items() if k != "resume"}
+        rd.write_config(path, config, {**option_dict, "run_dir": str(path)})
     _notes(config, options, need, say)
     return _train(path, program, options, state, history, restored_from, stop, say)
 
 
-def _run_path(config: SACConfig, options: RunOptions) -> Path:
+def _run_path(config: SACConfig, options: RunOptions, check_new: bool = True) -> Path:
     """The run directory, checked but not yet created: ConfigError for a directory that holds a run
-    already (unless resuming it), a file, or a resume of a run without a checkpoint."""
+    already (unless resuming it; not checked where check_new is False: the other processes of a run
+    whose process 0 may have written it already), a file, or a resume of a run without a checkpoint."""
     from gpu_sac import checkpoint as ckpt
 
     if options.resume is None:
+        if distributed.process_count() > 1 and not options.run_dir:
+            raise ConfigError("a multi-process run needs --run-dir: one directory that every process reaches "
+                              "(each writes its share of the checkpoints there)")
         path = Path(options.run_dir) if options.run_dir else rd.default_run_dir(config.env, config.seed)
         if path.exists() and not path.is_dir():
             raise ConfigError(f"run_dir={str(path)!r} is invalid: it is a file, not a directory")
-        if (path / rd.CONFIG_FILE).exists():
+        if check_new and (path / rd.CONFIG_FILE).exists():
             raise ConfigError(f"run_dir={str(path)!r} is invalid: it holds a run already "
                               f"(continue it with --resume {path}, or choose another directory)")
         return path
@@ -163,13 +174,15 @@ def _say(progress_mode: str) -> Callable[[str], None]:
     return say
 
 
-def _restore(path: Path, program: Any, say: Callable[[str], None]) -> tuple[Any, list[dict[str, Any]], Path]:
+def _restore(path: Path, program: Any, say: Callable[[str], None],
+             write: bool = True) -> tuple[Any, list[dict[str, Any]], Path]:
     """(state, history, checkpoint path) of the newest checkpoint in `path`."""
     from gpu_sac import checkpoint as ckpt
 
     config = program.config
     restored = ckpt.restore(path / rd.CHECKPOINT_DIR, program)
-    rd.write_metrics(path, restored.history)  # drop chunks logged after the checkpoint: they are redone
+    if write:
+        rd.write_metrics(path, restored.history)  # drop chunks logged after the checkpoint: they are redone
     say(f"resuming {path} from its checkpoint at env step {restored.step}"
         + ("" if restored.buffer_saved else " (saved without its replay buffer: refilling it)"))
     if len(restored.history) >= config.num_chunks:
@@ -200,7 +213,7 @@ def _train(path: Path, program: Any, options: RunOptions, state: Any, history: l
                                          include_buffer=options.checkpoint_buffer)
         stack.callback(checkpointer.close)
         saver = _Saver(path, program, checkpointer, options.checkpoint_every, stop, history, last=restored_from)
-        loggers = _loggers(path, config, options, history, stack)
+        loggers = _loggers(path, config, options, history, stack) if distributed.is_main_process() else []
         try:
             if len(history) < config.num_chunks:
                 with warnings.catch_warnings():  # said once already, by _notes
@@ -212,11 +225,13 @@ def _train(path: Path, program: Any, options: RunOptions, state: Any, history: l
             out.stopped = True
         except TrainingDiverged as e:
             diverged = e
+    main = distributed.is_main_process()
     if diverged is not None:
-        _finish(path, program, options, history, say, video=False)
+        if main:
+            _finish(path, program, options, history, say, video=False)
         raise TrainingDiverged(saver.diverged_message(diverged)) from diverged
     out.checkpoint = saver.last
-    out.artifacts = _finish(path, program, options, history, say, video=not out.stopped)
+    out.artifacts = _finish(path, program, options, history, say, video=not out.stopped) if main else {}
     return out
 
 
@@ -271,9 +286,11 @@ class _Saver:
         steps, last_chunk = int(record["env_steps"]), record["chunk"] == self.program.config.num_chunks - 1
         stopping = self.stop is not None and self.stop.requested
         if self.every is None or steps // self.every > self.last_steps // self.every or last_chunk or stopping:
-            self.last = self.checkpointer.save(state, self.history, self.program.config)
+            self.last = self.checkpointer.save(state, self.history, self.program.config)  # every process
             self.last_steps = steps
-            _export(self.path, self.program, state.agent, record)
+            agent = mesh.to_host(state.agent)  # every process: gathering a sharded agent is a collective
+            if distributed.is_main_process():
+                _export(self.path, self.program, agent, record)
         if stopping and not last_chunk:
             raise StopRequested
 

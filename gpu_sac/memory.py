@@ -43,7 +43,7 @@ def state_bytes(config: SACConfig, obs_dim: int, act_dim: int) -> dict[str, int]
 
 def free_device_bytes(device: jax.Device | None = None) -> int | None:
     """Free memory of the device: from XLA's allocator on a GPU, MemAvailable on the host CPU."""
-    device = device or jax.devices()[0]
+    device = device or jax.local_devices()[0]  # this process's (a multi-process run sees others' too)
     stats = device.memory_stats() if hasattr(device, "memory_stats") else None
     if stats and "bytes_limit" in stats:
         return int(stats["bytes_limit"]) - int(stats.get("bytes_in_use", 0))

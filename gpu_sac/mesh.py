@@ -97,8 +97,9 @@ def make_mesh(num_devices: int) -> Mesh:
 
 def state_specs(config: SACConfig) -> dict[str, P | None]:
     """{TrainState field: its PartitionSpec}, a prefix of the state's pytree (the layout above)."""
-    split = P(AXIS) if config.shard_over == "seeds" else P(None, AXIS)
-    replicated = split if config.shard_over == "seeds" else P()
+    data_parallel = layout(config).data_parallel  # else: whole agents per device (seeds, or one device)
+    split = P(None, AXIS) if data_parallel else P(AXIS)
+    replicated = P() if data_parallel else split
     return dict(agent=replicated, buffer=split, env=split, nstep=split if config.n_step > 1 else None,
                 key=replicated, iteration=P(), updates=P())
 

@@ -74,7 +74,7 @@ def write_config(run_dir: str | os.PathLike, config: Any, options: dict[str, Any
         "config": config.to_dict(),
         "options": options or {},
         "versions": versions(),
-        "device": str(jax.devices()[0].device_kind),
+        "device": str(jax.local_devices()[0].device_kind),
         "command": sys.argv,
         "written": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
