@@ -27,6 +27,10 @@ Everything per agent carries a leading seed axis S (num_seeds): `jax.vmap` over 
 independent agents in one program. The envs of all agents are stepped as one flat batch of
 S · num_envs (one env kernel, not S), and agent s uses PRNG key `PRNGKey(seed + s)` for all of
 its randomness, so agent s follows the same run as a single-agent run with seed + s.
+
+With num_devices > 1 the makers build one device's share of the run (the counts of `mesh.Layout`,
+and its collectives where the envs of an agent are split over devices), and `mesh.distribute` runs
+it over the device mesh with `jax.shard_map`; see gpu_sac/mesh.py for the layout of the state.
 """
 
 from __future__ import annotations
@@ -214,8 +218,8 @@ def make_collect(config: SACConfig, env: Any, nets: SACNetworks, buffer: replay.
         if config.normalize_observations:
             agent = agent.replace(obs_stats=update_stats(agent.obs_stats, obs))
         ended = per_agent(out.terminated | out.truncated)
-        episodes = lay.sum({"episodes": ended.sum(-1),
-                            "train_return_sum": jnp.where(ended, per_agent(out.episode_return), 0.0).sum(-1)})
+        episodes = {"episodes": ended.sum(-1),  # this device's envs: summed over devices once per chunk
+                    "train_return_sum": jnp.where(ended, per_agent(out.episode_return), 0.0).sum(-1)}
         return ts.replace(agent=agent, buffer=buffers, env=env_carry, nstep=window, key=key), learn_key, episodes
 
     return collect
@@ -277,8 +281,7 @@ def make_run_chunk(config: SACConfig, collect: Callable, learn: Callable, lay: m
     def run_chunk(ts: TrainState):
         ts, out = jax.lax.scan(iteration, ts, None, length=config.iterations_per_chunk)
         learning = out.pop("learning").astype(jnp.float32)[:, None]  # (K, 1)
-        episodes = out.pop("episodes").sum(0)
-        returns = out.pop("train_return_sum").sum(0)
+        episodes, returns = lay.sum((out.pop("episodes").sum(0), out.pop("train_return_sum").sum(0)))
         # Means over the iterations that learned (NaN if none did: the buffer was still filling).
         summary = jax.tree.map(lambda x: (x * learning).sum(0) / learning.sum(), out)
         summary["alpha"] = jax.vmap(lambda la: current_alpha(config, la))(ts.agent.log_alpha)
