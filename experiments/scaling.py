@@ -44,7 +44,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--per-device-buffer", type=int, default=25_000)
     parser.add_argument("--updates-per-step", type=int, default=4)
     parser.add_argument("--chunk-iterations", type=int, default=250, help="vectorised steps per chunk")
-    parser.add_argument("--repeats", type=int, default=3, help="timed chunks per measurement")
+    parser.add_argument("--repeats", type=int, default=6, help="timed chunks per measurement")
     parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "results")
     parser.add_argument("--render", action="store_true", help="print the records under --out as markdown; no run")
     parser.add_argument("--readme", type=Path, help="with --render: rewrite this file's scaling block")
