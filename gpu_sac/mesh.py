@@ -69,6 +69,9 @@ class Layout(NamedTuple):
     def sum(self, tree: Any) -> Any:
         return jax.lax.psum(tree, AXIS) if self.data_parallel else tree
 
+    def max(self, tree: Any) -> Any:
+        return jax.lax.pmax(tree, AXIS) if self.data_parallel else tree
+
     def gather(self, x: jax.Array, axis: int) -> jax.Array:
         """Every device's x concatenated along axis (device order), on every device."""
         return jax.lax.all_gather(x, AXIS, axis=axis, tiled=True) if self.data_parallel else x

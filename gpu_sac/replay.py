@@ -133,12 +133,15 @@ class Replay(NamedTuple):
     capacity: int
 
 
-def make_replay(config: SACConfig, obs_dim: int, act_dim: int, capacity: int | None = None) -> Replay:
+def make_replay(config: SACConfig, obs_dim: int, act_dim: int, capacity: int | None = None,
+                max_over_rings: Callable[[jax.Array], jax.Array] | None = None) -> Replay:
     """The config's replay: prioritised (per_alpha, per_beta, per_eps) or uniform, of `capacity` rows
-    (default buffer_size; a data-parallel run gives each device buffer_size / num_devices)."""
+    (default buffer_size; a data-parallel run gives each device buffer_size / num_devices, and
+    max_over_rings, the max over the devices' rings: see `prioritized`)."""
     capacity = config.buffer_size if capacity is None else capacity
     if config.prioritized_replay:
-        return prioritized(capacity, obs_dim, act_dim, config.per_alpha, config.per_beta, config.per_eps)
+        return prioritized(capacity, obs_dim, act_dim, config.per_alpha, config.per_beta, config.per_eps,
+                           max_over_rings)
     return uniform(capacity, obs_dim, act_dim)
 
 
@@ -257,10 +260,18 @@ def _tree_sample(tree: jax.Array, key: jax.Array, shape: tuple[int, ...]) -> tup
     return node - capacity, prob
 
 
-def prioritized(capacity: int, obs_dim: int, act_dim: int, alpha: float, beta: float, eps: float) -> Replay:
+def prioritized(capacity: int, obs_dim: int, act_dim: int, alpha: float, beta: float, eps: float,
+                max_over_rings: Callable[[jax.Array], jax.Array] | None = None) -> Replay:
     """Row i drawn with probability P(i) = p_i^α / Σ p^α over written rows, p_i = |TD error| + eps
     (new rows: the largest p seen). Importance weights (size · P(i))^−β, divided by the largest
-    weight of the draw (Schaul et al. 2016)."""
+    weight of the draw (Schaul et al. 2016).
+
+    max_over_rings: where one agent's replay is several rings (one per device, each drawing its share
+    of every batch), the max over all of them (`lax.pmax`), so that the weights of a batch are divided
+    by the largest of the whole batch and every ring gives new rows the largest priority seen in any
+    of them, as one ring would. Each ring's weights use its own size and sum: a row's probability of
+    being drawn into its ring's share, which is what the stratified draw does."""
+    over_rings = (lambda x: x) if max_over_rings is None else max_over_rings
 
     def init() -> ReplayBuffer:
         return _empty(capacity, obs_dim, act_dim, tree=jnp.zeros((2 * capacity,), jnp.float32))
@@ -275,14 +286,14 @@ def prioritized(capacity: int, obs_dim: int, act_dim: int, alpha: float, beta: f
     def sample(buffer: ReplayBuffer, key: jax.Array, shape: tuple[int, ...]):
         index, prob = _tree_sample(buffer.tree, key, shape)
         weight = (buffer.size.astype(jnp.float32) * prob) ** -beta
-        return _gather(buffer, index), index, weight / jnp.max(weight)
+        return _gather(buffer, index), index, weight / over_rings(jnp.max(weight))
 
     def update_priority(buffer: ReplayBuffer, index: jax.Array, td_abs: jax.Array) -> ReplayBuffer:
         # abs: a signed TD error passed by mistake still gives a valid priority.
         priority = jnp.abs(td_abs.reshape(-1)).astype(jnp.float32) + eps
         return buffer.replace(
             tree=_tree_set(buffer.tree, index.reshape(-1), priority**alpha, unique=False),
-            max_priority=jnp.maximum(buffer.max_priority, jnp.max(priority)),
+            max_priority=jnp.maximum(buffer.max_priority, over_rings(jnp.max(priority))),
         )
 
     per_row = bytes_per_transition(obs_dim, act_dim, prioritized=True)

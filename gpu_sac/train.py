@@ -102,7 +102,7 @@ def build(config: SACConfig, env: Any = None, *, mesh_path: bool = False) -> Pro
     obs_dim, act_dim = envs.check_env(env)
     nets = make_networks(config, obs_dim, act_dim)
     lay = mesh.layout(config)
-    buffer = replay.make_replay(config, obs_dim, act_dim, capacity=lay.capacity)
+    buffer = replay.make_replay(config, obs_dim, act_dim, capacity=lay.capacity, max_over_rings=lay.max)
     init = make_init(config, env, nets, buffer, lay)
     collect, learn = make_collect(config, env, nets, buffer, lay), make_learn(config, nets, buffer, lay)
     run_chunk = make_run_chunk(config, collect, learn, lay)
@@ -230,8 +230,8 @@ def make_learn(config: SACConfig, nets: SACNetworks, buffer: replay.Replay, lay:
     grad_updates_per_step updates from one gather of U·B transitions. With prioritised replay all U
     batches are drawn with the priorities as they were before this step's updates, which then
     refresh the priorities of the rows they used. Data parallel: each device draws B/D rows from its
-    own ring and the gradients are averaged over the devices (with prioritised replay, each ring's
-    importance weights are divided by that ring's largest)."""
+    own ring and the gradients are averaged over the devices (prioritised: see replay.prioritized's
+    max_over_rings)."""
     lay = mesh.layout(config) if lay is None else lay
     U, B = config.grad_updates_per_step, lay.batch
     update = make_update(config, nets, mean=lay.mean)

@@ -16,7 +16,7 @@ import pytest
 from conftest import tiny_config
 from jax.sharding import PartitionSpec as P
 
-from gpu_sac import SACConfig, checkpoint, mesh, train
+from gpu_sac import SACConfig, checkpoint, mesh, replay, train
 from gpu_sac.learner import apply_gradients, init_agent, make_optimizers, make_total_loss, make_update, polyak
 from gpu_sac.networks import make_networks
 from gpu_sac.replay import Transition
@@ -109,6 +109,30 @@ def test_sharded_update_applies_the_mean_of_the_devices_gradients():
     for a, b in zip(jax.tree.leaves(new), jax.tree.leaves(want), strict=True):
         np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-5, atol=1e-6)
     assert float(new.log_alpha) != float(agent.log_alpha)  # α moved, by the averaged gradient
+
+
+def test_prioritized_rings_share_the_largest_priority_and_weight():
+    """Data-parallel prioritised replay: every ring gives new rows the largest priority seen in any
+    ring, and a batch's importance weights are divided by the largest weight of the whole batch (all
+    rings' draws), as one ring would; a ring with uniform priorities (raw weights all 1) then gets
+    weights below 1 beside a skewed ring."""
+    config = tiny_config(num_envs=8, prioritized_replay=True, num_devices=4)
+    lay = mesh.layout(config)
+    ring = replay.make_replay(config, 3, 1, capacity=16, max_over_rings=lay.max)
+    td = jnp.concatenate([jnp.ones(8), *[jnp.logspace(-2, 1, 8)] * 3])  # ring 0 uniform, rings 1-3 skewed
+    rows = Transition(jnp.zeros((32, 3)), jnp.zeros((32, 1)), jnp.zeros(32), jnp.zeros((32, 3)), jnp.ones(32))
+
+    def on_device(rows, td):
+        buffer = ring.update_priority(ring.insert(ring.init(), rows), jnp.arange(8), td)
+        _, _, weight = ring.sample(buffer, lay.own_key(jax.random.PRNGKey(0)), (64,))
+        return buffer.max_priority[None], weight.max()[None]
+
+    sharded = jax.jit(jax.shard_map(on_device, mesh=mesh.make_mesh(4), in_specs=(P(mesh.AXIS), P(mesh.AXIS)),
+                                    out_specs=(P(mesh.AXIS), P(mesh.AXIS)), check_vma=False))
+    max_priority, max_weight = (np.asarray(x) for x in sharded(rows, td))
+    np.testing.assert_allclose(max_priority, 10.0 + config.per_eps, rtol=1e-6)  # every ring: the global max
+    assert max_weight.max() == 1.0
+    assert max_weight[0] < 0.9  # the uniform ring's weights, divided by a skewed ring's largest
 
 
 @pytest.mark.slow
