@@ -11,6 +11,7 @@ envs (data parallel, one agent per seed):
     averages the gradients over the mesh (`pmean`), so every device applies the same update and the
     agent stays replicated. The observation statistics see every env's observation (`all_gather`,
     then the same update as on one device), the losses and episode figures are averaged or summed.
+    With prioritised replay the rings share the largest priority and the batch's weight normaliser.
     The randomness of collection (random actions, reset keys) is drawn for all N envs from the
     agent's key and each device takes its block, so the transitions up to the first update are the
     ones a single device collects. From then on the runs differ in which rows each update draws.
