@@ -60,6 +60,13 @@ class RunOptions:
     """At the end, render one deterministic episode to RUN_DIR/video.mp4 (MuJoCo envs and pendulum)."""
     video_size: tuple[int, int] = (240, 320)
     """Video frame height and width in pixels."""
+    init_from: str | None = None
+    """Start a new run from this run directory's newest checkpoint: the parts named by init_parts
+    (optimiser states fresh); see gpu_sac.transfer. Ignored on resume."""
+    init_parts: tuple[str, ...] = ("actor", "critic", "target_critic", "log_alpha", "obs_stats")
+    """The parts init_from takes: actor, critic, target_critic, log_alpha, obs_stats."""
+    init_buffer: bool = False
+    """With init_from: also carry its replay buffer over (same buffer_size, num_envs, num_seeds)."""
 
 
 class StopRequested(Exception):
@@ -87,6 +94,13 @@ def resolved_options(options: RunOptions) -> RunOptions:
         raise ConfigError(f"keep_checkpoints={options.keep_checkpoints} is invalid: must be >= 1")
     if options.quiet and options.progress == "bar":
         options = dataclasses.replace(options, progress="lines")
+    if options.init_from is not None and options.resume is None:
+        from gpu_sac import checkpoint as ckpt
+        from gpu_sac.transfer import TransferError
+
+        _init_from(options)  # checks the parts
+        if not ckpt.steps(Path(options.init_from) / rd.CHECKPOINT_DIR):
+            raise TransferError(f"init_from={options.init_from!r} is invalid: it holds no complete checkpoint")
     return options
 
 
@@ -220,7 +234,7 @@ def _train(path: Path, program: Any, options: RunOptions, state: Any, history: l
                     warnings.filterwarnings("ignore", message="total_steps=.*is not a whole number of chunks")
                     # train() appends each record to its own copy of the history; the saver keeps ours.
                     out.result = train(config, program=program, callback=_chain(*loggers, saver), state=state,
-                                       history=list(history))
+                                       history=list(history), init_from=_init_from(options))
         except StopRequested:
             out.stopped = True
         except TrainingDiverged as e:
@@ -233,6 +247,14 @@ def _train(path: Path, program: Any, options: RunOptions, state: Any, history: l
     out.checkpoint = saver.last
     out.artifacts = _finish(path, program, options, history, say, video=not out.stopped) if main else {}
     return out
+
+
+def _init_from(options: RunOptions) -> Any:
+    if options.init_from is None:
+        return None
+    from gpu_sac.transfer import InitFrom
+
+    return InitFrom(options.init_from, options.init_parts, options.init_buffer)
 
 
 def _loggers(path: Path, config: SACConfig, options: RunOptions, history: list[dict[str, Any]],
@@ -356,6 +378,7 @@ def stored_options(record: dict[str, Any]) -> RunOptions:
     """The RunOptions kept in a run's config record (fields this version does not know are left out)."""
     known = {f.name for f in dataclasses.fields(RunOptions)}
     stored = {k: v for k, v in record.get("options", {}).items() if k in known}
-    if isinstance(stored.get("video_size"), list):
-        stored["video_size"] = tuple(stored["video_size"])
+    for name in ("video_size", "init_parts"):
+        if isinstance(stored.get(name), list):
+            stored[name] = tuple(stored[name])
     return RunOptions(**stored)

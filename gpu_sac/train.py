@@ -371,13 +371,15 @@ def train(
     history: list[dict[str, Any]] | None = None,
     verbose: bool = False,
     program: Program | None = None,
+    init_from: Any = None,
 ) -> TrainResult:
     """Train SAC as configured; return parameters, per-chunk history and the final state.
 
     env: any Brax-style env object (default: `envs.make_env(config)`). program: one already built
     by `build(config, env)` (run_experiment builds it once and passes it). callback(state, record)
     runs after each chunk (checkpoints, logs, progress bars). state/history: continue a run from a
-    TrainState taken after a chunk (resume), skipping init.
+    TrainState taken after a chunk (resume), skipping init. init_from: a `transfer.InitFrom`, whose
+    parts (another run's parameters) replace the fresh ones of a new run (not of a resumed one).
 
     Each history record holds the figures of `gpu_sac.metrics.METRICS` (env_steps and updates per
     agent and cumulative, sps, eval_return, train_return, alpha, the losses, ...). With
@@ -398,7 +400,12 @@ def train(
             stacklevel=2,
         )
     history = list(history or [])
-    state = program.init(seed_keys(config)) if state is None else state
+    if state is None:
+        state = program.init(seed_keys(config))
+        if init_from is not None:
+            from gpu_sac import transfer
+
+            state = transfer.apply(state, program, init_from)
     # Compile the chunk ahead of time, so that compile time is measured apart from steps/s.
     compile_start = time.perf_counter()
     run_chunk = program.run_chunk.lower(state).compile()
