@@ -54,15 +54,16 @@ def register(spec: EnvSpec) -> None:
 
 register(EnvSpec("pendulum", "pure_jax", lambda: pendulum.Pendulum(), pendulum.PRESET))
 for _name in BRAX_ENVS:
-    register(EnvSpec(_name, "brax", lambda backend="mjx", _n=_name: brax_envs.make_brax(_n, backend=backend),
-                     brax_envs.preset(_name), options=("brax_backend",)))
+    register(EnvSpec(_name, "brax", lambda _n=_name, **options: brax_envs.make_brax(_n, **options),
+                     brax_envs.preset(_name), options=("brax_backend", *brax_envs.DYNAMICS)))
 for _name in PLAYGROUND_ENVS:
     register(EnvSpec(_name, "playground", lambda impl="jax", _n=_name: playground_envs.make_playground(_n, impl=impl),
                      playground_envs.preset(_name), options=("playground_impl",)))
 register(EnvSpec("custom", "custom", _no_maker, {}))
 
 # SACConfig field → the maker's keyword.
-_OPTION_KEYWORDS = {"brax_backend": "backend", "playground_impl": "impl"}
+_OPTION_KEYWORDS = {"brax_backend": "backend", "playground_impl": "impl",
+                    **{name: name for name in brax_envs.DYNAMICS}}
 
 
 def names() -> tuple[str, ...]:

@@ -59,8 +59,49 @@ def preset(name: str) -> dict[str, Any]:
     return dict(_BRAX_SPECIFIC.get(name, BRAX))
 
 
-def make_brax(name: str, backend: str = "mjx", **kwargs: Any) -> Any:
-    """The raw Brax env (no EpisodeWrapper, no AutoResetWrapper): actions in [-1, 1]."""
+# Changed dynamics (SACConfig fields, for transfer experiments): option → what it multiplies.
+DYNAMICS = ("mass_scale", "friction_scale", "actuator_scale")
+
+
+def make_brax(name: str, backend: str = "mjx", mass_scale: float = 1.0, friction_scale: float = 1.0,
+              actuator_scale: float = 1.0, **kwargs: Any) -> Any:
+    """The raw Brax env (no EpisodeWrapper, no AutoResetWrapper): actions in [-1, 1]; its model's
+    masses, frictions and actuator gears scaled as asked (`scale_dynamics`)."""
     from brax import envs as brax_envs
 
-    return brax_envs.get_environment(name, backend=backend, **kwargs)
+    env = brax_envs.get_environment(name, backend=backend, **kwargs)
+    if (mass_scale, friction_scale, actuator_scale) != (1.0, 1.0, 1.0):
+        env.sys = scale_dynamics(env.sys, mass_scale, friction_scale, actuator_scale)
+    return env
+
+
+# The model fields that scale_dynamics changes: the scaled ones, and the constants MuJoCo derives
+# from them (subtree masses, inverse weights, actuator accelerations), recomputed by mj_setConst.
+_SCALED_FIELDS = ("body_mass", "body_inertia", "body_subtreemass", "body_invweight0", "dof_invweight0",
+                  "tendon_invweight0", "actuator_acc0", "geom_friction", "pair_friction", "actuator_gear")
+
+
+def scale_dynamics(sys: Any, mass: float = 1.0, friction: float = 1.0, actuator: float = 1.0) -> Any:
+    """A Brax System with every body's mass and inertia times `mass`, every geom's and contact pair's
+    friction coefficients times `friction`, every actuator's gear times `actuator`. The scaling is
+    done on a copy of the MuJoCo model, whose derived constants mj_setConst then recomputes, and the
+    changed fields are put into the System (the env's other settings are kept)."""
+    import copy
+
+    import jax.numpy as jnp
+    import mujoco
+    import numpy as np
+
+    model = copy.copy(sys.mj_model)
+    model.body_mass[:] *= mass
+    model.body_inertia[:] *= mass
+    model.geom_friction[:] *= friction
+    model.pair_friction[:] *= friction
+    model.actuator_gear[:] *= actuator
+    mujoco.mj_setConst(model, mujoco.MjData(model))
+    changed = {}
+    for name in _SCALED_FIELDS:
+        old = getattr(sys, name)
+        new = np.asarray(getattr(model, name), dtype=np.asarray(old).dtype)
+        changed[name] = new if isinstance(old, np.ndarray) else jnp.asarray(new)
+    return sys.tree_replace(changed).replace(mj_model=model)

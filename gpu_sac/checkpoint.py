@@ -35,7 +35,7 @@ import jax
 import numpy as np
 
 from gpu_sac import mesh
-from gpu_sac.config import ConfigError, SACConfig
+from gpu_sac.config import SEED_DEFAULTS, ConfigError, SACConfig
 from gpu_sac.replay import make_replay
 from gpu_sac.run_dir import decode_record, encode_record
 
@@ -59,11 +59,12 @@ class ConfigMismatch(ConfigError):
 
 
 def config_diff(saved: dict[str, Any], config: SACConfig) -> dict[str, tuple[Any, Any]]:
-    """{field: (checkpoint's value, config's value)} for every field that differs."""
+    """{field: (checkpoint's value, config's value)} for every field that differs. A field that the
+    checkpoint's gpu_sac did not have yet counts as its seed default (the behaviour it ran with)."""
     now = config.to_dict()
     out = {}
     for name in sorted(set(saved) | set(now)):
-        a, b = saved.get(name, "<absent>"), now.get(name, "<absent>")
+        a, b = saved.get(name, SEED_DEFAULTS.get(name, "<absent>")), now.get(name, "<absent>")
         if isinstance(a, list):
             a = tuple(a)
         if isinstance(b, list):

@@ -208,6 +208,12 @@ class SACConfig:
     """Physics pipeline of Brax envs."""
     playground_impl: Literal["jax", "warp"] = option("jax")
     """MuJoCo Playground implementation: MJX in JAX, or MuJoCo Warp (needs warp-lang)."""
+    mass_scale: float = option(1.0, POSITIVE)
+    """Changed dynamics (Brax envs): every body's mass and inertia times this."""
+    friction_scale: float = option(1.0, POSITIVE)
+    """Changed dynamics (Brax envs): every contact friction coefficient times this."""
+    actuator_scale: float = option(1.0, POSITIVE)
+    """Changed dynamics (Brax envs): every actuator's gear (its force per unit of action) times this."""
 
     # Which fields were filled from the preset or the seed's defaults (not set by the caller): lets a
     # dataclasses.replace that changes env refill them. An InitVar, so it is no field (not in
@@ -348,6 +354,7 @@ def _check_relations(c: SACConfig) -> None:
     if c.deterministic_policy and c.learn_alpha:
         _fail("deterministic_policy", True, "needs learn_alpha=False (a deterministic policy has no entropy)")
     _check_devices(c)
+    _check_env_options(c)
     g, D = c.env_group_size, c.num_devices
     if g is not None and (c.num_seeds * c.num_envs // D) % g:
         where = "num_seeds·num_envs" + ("/num_devices" if D > 1 else "")
@@ -366,6 +373,16 @@ def _check_relations(c: SACConfig) -> None:
     if c.total_updates > MAX_COUNT:
         _fail("grad_updates_per_step", c.grad_updates_per_step,
               f"gives {c.total_updates} updates in the run; optax counts updates in int32, at most {MAX_COUNT}")
+
+
+def _check_env_options(c: SACConfig) -> None:
+    """An env option set away from its default must be one that the env's family takes."""
+    import envs
+
+    takes = envs.spec(c.env).options
+    for name in ("mass_scale", "friction_scale", "actuator_scale"):
+        if getattr(c, name) != 1.0 and name not in takes:
+            _fail(name, getattr(c, name), f"must be 1.0 for env={c.env!r} (only Brax envs take it)")
 
 
 def _check_devices(c: SACConfig) -> None:
