@@ -101,3 +101,15 @@ def test_init_from_through_the_command_line_is_recorded(source, tmp_path):
     assert options["init_from"] == str(path) and options["init_parts"] == ["actor", "critic"]
     fine = train(result.config, init_from=InitFrom(str(path), parts=("actor",)))
     assert fine.history[-1]["env_steps"] == result.history[-1]["env_steps"]
+
+
+@pytest.mark.slow
+def test_the_transfer_experiment_writes_a_record(tmp_path):
+    """experiments/transfer.py end to end at its smoke size: pre-train, fine-tune and fresh arms."""
+    from experiments import transfer
+
+    assert transfer.main(["--preset", "smoke", "--out", str(tmp_path)]) == 0
+    record = json.loads(next(tmp_path.glob("*/transfer_halfcheetah_smoke.json")).read_text())
+    assert record["finetune"]["config"]["mass_scale"] == 1.5 and record["pretrain"]["config"]["mass_scale"] == 1.0
+    assert record["finetune"]["config"]["start_steps"] == 0
+    assert len(record["finetune"]["curve"][0]["eval_return"]) == len(record["fresh_time_to_threshold"]) == 2
