@@ -240,7 +240,7 @@ def _restore_one(directory: str | os.PathLike, step: int, meta: dict[str, Any], 
             [jax.sharding.SingleDeviceSharding(jax.local_devices()[0])] * len(leaves)
     _check_structure(directory, step, meta, paths, leaves)
     buffer_saved = bool(meta["buffer_saved"])
-    arrays = _read_arrays(directory, step, paths, leaves, targets, buffer_saved)
+    arrays = read_arrays(directory, step, paths, leaves, targets, buffer_saved)
     fresh = None if buffer_saved else dict(zip(*_paths(fresh_buffer(saved_config, program))[:2], strict=True))
     out = []
     for i, (path, leaf) in enumerate(zip(paths, leaves, strict=True)):
@@ -279,8 +279,10 @@ def _check_structure(directory, step, meta, paths, leaves, got=None) -> None:
         )
 
 
-def _read_arrays(directory, step, paths, leaves, targets, buffer_saved) -> dict[str, jax.Array]:
-    """The saved arrays {index: array}, each placed with its target sharding."""
+def read_arrays(directory, step, paths, leaves, targets, buffer_saved) -> dict[str, jax.Array]:
+    """The saved arrays {index: array} of the checkpoint at `step`, each placed with its target
+    sharding (leaves: their shapes and dtypes; zero-size ones, and the buffer's when it was not
+    saved, are left out: orbax restores every saved array or none)."""
     import orbax.checkpoint as ocp
 
     abstract = {

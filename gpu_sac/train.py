@@ -387,18 +387,7 @@ def train(
     update was taken yet.
     """
     start = time.perf_counter()
-    if program is None:
-        program = build(config, env)
-    elif program.config != config:
-        raise ValueError("train(config, program=...): the program was built for another config")
-    memory.check_fits(config, program.obs_dim, program.act_dim)
-    if config.trained_steps != config.total_steps:
-        warnings.warn(
-            f"total_steps={config.total_steps} is not a whole number of chunks "
-            f"({config.iterations_per_chunk} vectorised steps x num_envs={config.num_envs}): "
-            f"training {config.trained_steps} env steps",
-            stacklevel=2,
-        )
+    program = _checked_program(config, env, program)
     history = list(history or [])
     if state is None:
         state = program.init(seed_keys(config))
@@ -424,6 +413,24 @@ def train(
             callback(state, record)
     params = agent_params(state.agent, config)
     return TrainResult(config, params, history, state=state, program=program, compile_s=compile_s)
+
+
+def _checked_program(config: SACConfig, env: Any, program: Program | None) -> Program:
+    """The run's program (built unless given), its state checked to fit in memory; a warning when
+    total_steps is not a whole number of chunks."""
+    if program is None:
+        program = build(config, env)
+    elif program.config != config:
+        raise ValueError("train(config, program=...): the program was built for another config")
+    memory.check_fits(config, program.obs_dim, program.act_dim)
+    if config.trained_steps != config.total_steps:
+        warnings.warn(
+            f"total_steps={config.total_steps} is not a whole number of chunks "
+            f"({config.iterations_per_chunk} vectorised steps x num_envs={config.num_envs}): "
+            f"training {config.trained_steps} env steps",
+            stacklevel=3,
+        )
+    return program
 
 
 def _record(program: Program, state: TrainState, summary: dict[str, np.ndarray], chunk: int, chunk_s: float,

@@ -14,7 +14,6 @@ seed counts must match.
 from __future__ import annotations
 
 import dataclasses
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -50,8 +49,6 @@ class InitFrom:
 
 def _source_leaves(init: InitFrom) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     """{leaf path: array} of the source's newest checkpoint (whole, on the host), and its meta."""
-    import orbax.checkpoint as ocp
-
     from gpu_sac import checkpoint as ckpt
     from gpu_sac import run_dir as rd
 
@@ -63,24 +60,20 @@ def _source_leaves(init: InitFrom) -> tuple[dict[str, np.ndarray], dict[str, Any
     wanted = tuple(f".agent.{PARTS[p]}" for p in init.parts) + ((".buffer.",) if init.buffer else ())
     if init.buffer and not meta["buffer_saved"]:
         raise TransferError(f"init_from={init.run_dir!r}: its checkpoint was saved without the replay buffer")
+    # Orbax restores every saved array or none (no partial restore in this version): all come to this
+    # process's first device, and the parts asked for are kept.
+    stored = zip(meta["shapes"], meta["dtypes"], strict=True)
+    leaves = [jax.ShapeDtypeStruct(tuple(shape), np.dtype(dtype)) for shape, dtype in stored]
     device = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
-    stored = zip(meta["paths"], meta["shapes"], meta["dtypes"], strict=True)
-    # Orbax restores every saved array or none (no partial restore in this version): all come to the
-    # host, and the parts asked for are kept.
-    abstract = {str(i): jax.ShapeDtypeStruct(tuple(shape), np.dtype(dtype), sharding=device)
-                for i, (path, shape, dtype) in enumerate(stored)
-                if int(np.prod(shape)) > 0 and (meta["buffer_saved"] or not path.startswith(".buffer."))}
-    manager = ckpt._manager(directory, None)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        restored = manager.restore(steps[-1], args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract)))
-    manager.close()
-    return {meta["paths"][int(i)]: np.asarray(a) for i, a in restored.state.items()
+    arrays = ckpt.read_arrays(directory, steps[-1], meta["paths"], leaves, [device] * len(leaves),
+                              meta["buffer_saved"])
+    return {meta["paths"][int(i)]: np.asarray(a) for i, a in arrays.items()
             if meta["paths"][int(i)].startswith(wanted)}, meta
 
 
 def apply(state: Any, program: Any, init: InitFrom) -> Any:
     """`state` (a fresh TrainState of `program`) with the parts of the source run put in."""
+    from gpu_sac import mesh
     from gpu_sac.run_dir import config_from_dict
 
     source, meta = _source_leaves(init)
@@ -112,10 +105,9 @@ def apply(state: Any, program: Any, init: InitFrom) -> Any:
     taken = jax.tree_util.tree_unflatten(treedef, out)
     if init.buffer:
         taken = taken.replace(buffer=_source_buffer(state, program, source, config_from_dict(meta["config"])))
-    # Each taken array goes where the fresh one was (its sharding, on the mesh; in a multi-process run
-    # each process places its own shards).
-    return jax.tree.map(lambda x, fresh: jax.make_array_from_callback(x.shape, fresh.sharding, lambda i: x[i])
-                        if isinstance(x, np.ndarray) else x, taken, state)
+    # Each taken array goes where the program keeps it (in a multi-process run each process places its
+    # own shards); the fresh arrays left in place are kept as they are.
+    return mesh.put(taken, program)
 
 
 def _source_buffer(state: Any, program: Any, source: dict[str, np.ndarray], source_config: Any) -> Any:
