@@ -30,6 +30,7 @@ from gpu_sac import distributed, memory, mesh
 from gpu_sac import run_dir as rd
 from gpu_sac.config import ConfigError, SACConfig
 from gpu_sac.signals import StopFlag
+from gpu_sac.transfer import PARTS
 
 __all__ = ["ExperimentResult", "RunOptions", "StopFlag", "StopRequested", "resume_experiment", "run_experiment"]
 
@@ -63,7 +64,7 @@ class RunOptions:
     init_from: str | None = None
     """Start a new run from this run directory's newest checkpoint: the parts named by init_parts
     (optimiser states fresh); see gpu_sac.transfer. Ignored on resume."""
-    init_parts: tuple[str, ...] = ("actor", "critic", "target_critic", "log_alpha", "obs_stats")
+    init_parts: tuple[str, ...] = tuple(PARTS)
     """The parts init_from takes: actor, critic, target_critic, log_alpha, obs_stats."""
     init_buffer: bool = False
     """With init_from: also carry its replay buffer over (same buffer_size, num_envs, num_seeds)."""
