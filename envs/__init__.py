@@ -3,6 +3,9 @@
 - `pendulum`: Gym's Pendulum-v1 in pure JAX (trains in minutes on a CPU).
 - every Brax environment by name, MJX backend by default (`brax_backend` for the others).
 - MuJoCo Playground's DM Control suite by its registry names, MJX (`impl="jax"`) by default.
+- goal-conditioned tasks with sparse rewards, for hindsight relabelling (`her`, envs/goal.py):
+  `point_reach` and `arm_reach` in pure JAX (envs/reach.py), `reacher_goal` on Brax's MJX reacher
+  (envs/goal_reacher.py). Their makers return them flattened (`goal.flatten`), carrying a `GoalSpec`.
 - `custom`: no maker; for `train(SACConfig(env="custom", ...), env=my_env)` with an env of your own.
 
 An env is a Brax-style object: reset(key) -> State, step(State, action) -> State, State.obs /
@@ -22,7 +25,7 @@ import dataclasses
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from envs import brax_envs, pendulum, playground_envs
+from envs import brax_envs, goal, goal_reacher, pendulum, playground_envs, reach
 from envs.brax_envs import BRAX_ENVS
 from envs.playground_envs import PLAYGROUND_ENVS
 
@@ -36,6 +39,7 @@ class EnvSpec:
     make: Callable[..., Any]
     preset: Mapping[str, Any]
     options: tuple[str, ...] = ()  # SACConfig fields passed to make() by make_env
+    goal: bool = False  # a goal env (flat, with a GoalSpec): hindsight relabelling can run on it
 
 
 def _no_maker(**_: Any) -> Any:
@@ -59,6 +63,10 @@ for _name in BRAX_ENVS:
 for _name in PLAYGROUND_ENVS:
     register(EnvSpec(_name, "playground", lambda impl="jax", _n=_name: playground_envs.make_playground(_n, impl=impl),
                      playground_envs.preset(_name), options=("playground_impl",)))
+register(EnvSpec("point_reach", "pure_jax", lambda: goal.flatten(reach.PointReach()), reach.PRESET, goal=True))
+register(EnvSpec("arm_reach", "pure_jax", lambda: goal.flatten(reach.ArmReach()), reach.PRESET, goal=True))
+register(EnvSpec("reacher_goal", "brax", lambda backend="mjx": goal.flatten(goal_reacher.GoalReacher(backend)),
+                 goal_reacher.PRESET, options=("brax_backend",), goal=True))
 register(EnvSpec("custom", "custom", _no_maker, {}))
 
 # SACConfig field → the maker's keyword.
@@ -127,7 +135,8 @@ def check_env(env: Any) -> tuple[int, int]:
     if not isinstance(obs_size, int) and not hasattr(obs_size, "__index__"):
         raise ValueError(
             f"observation_size={obs_size!r}: gpu_sac needs flat array observations (an int size), "
-            "not a dict of observations"
+            "not a dict of observations (a goal env with observation, achieved_goal and desired_goal: "
+            "pass envs.goal.flatten(env))"
         )
     return int(obs_size), int(env.action_size)
 

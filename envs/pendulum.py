@@ -95,3 +95,19 @@ class Pendulum:
             reward=reward,
             done=jnp.zeros(()),
         )
+
+    def draw(self, physics: np.ndarray, height: int, width: int) -> np.ndarray:
+        """A video frame (height, width, 3) uint8 of the state (θ, θ̇): θ = 0 upright, a rod of
+        length 1 around a pivot."""
+        from PIL import Image, ImageDraw
+
+        theta = float(physics[0])
+        image = Image.new("RGB", (width, height), (255, 255, 255))
+        draw = ImageDraw.Draw(image)
+        cx, cy = width / 2, height / 2
+        length = 0.4 * min(width, height)
+        x, y = cx + length * np.sin(theta), cy - length * np.cos(theta)
+        draw.line([(cx, cy), (x, y)], fill=(204, 77, 77), width=max(2, int(0.05 * min(width, height))))
+        r = 0.02 * min(width, height)
+        draw.ellipse([cx - r, cy - r, cx + r, cy + r], fill=(0, 0, 0))
+        return np.asarray(image)

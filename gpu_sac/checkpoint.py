@@ -301,6 +301,9 @@ def read_arrays(directory, step, paths, leaves, targets, buffer_saved) -> dict[s
 def fresh_buffer(config: SACConfig, program: Any) -> Any:
     """Empty replay buffers (numpy) for every agent, in `config`'s layout (mesh module docstring)."""
     lay = mesh.layout(config)
-    one = jax.device_get(make_replay(config, program.obs_dim, program.act_dim, capacity=lay.capacity).init())
+    from envs.goal import goal_spec
+
+    one = jax.device_get(make_replay(config, program.obs_dim, program.act_dim, capacity=lay.capacity,
+                                     goal=goal_spec(program.env)).init())
     lead = (config.num_seeds, config.num_devices) if lay.data_parallel else (config.num_seeds,)
     return jax.tree.map(lambda x: np.broadcast_to(x, lead + x.shape).copy(), one)

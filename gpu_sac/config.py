@@ -182,6 +182,13 @@ class SACConfig:
     """Importance-sampling exponent of prioritised replay."""
     per_eps: float = option(1e-6, POSITIVE)
     """Added to |TD error| so that no transition has priority zero."""
+    her: Literal["off", "future", "final", "episode"] = option("off")
+    """Hindsight experience replay (goal envs: point_reach, arm_reach, reacher_goal): of each batch,
+    her_k/(her_k + 1) of the transitions are replayed with their goal replaced by one achieved in
+    their own episode: at a later step (future), at its last step (final) or at any step (episode);
+    their reward is recomputed by the env's reward function. off: no relabelling."""
+    her_k: int = option(4, POSITIVE_INT)
+    """Relabelled transitions per real one in a batch (the HER paper's k; 4 relabels 80 %)."""
     critic_layer_norm: bool = option(False, FLAG)
     """LayerNorm after each hidden layer of the critics."""
     reward_scale: float = option(1.0, POSITIVE)
@@ -355,6 +362,7 @@ def _check_relations(c: SACConfig) -> None:
         _fail("deterministic_policy", True, "needs learn_alpha=False (a deterministic policy has no entropy)")
     _check_devices(c)
     _check_env_options(c)
+    _check_her(c)
     g, D = c.env_group_size, c.num_devices
     if g is not None and (c.num_seeds * c.num_envs // D) % g:
         where = "num_seeds·num_envs" + ("/num_devices" if D > 1 else "")
@@ -383,6 +391,33 @@ def _check_env_options(c: SACConfig) -> None:
     for name in ("mass_scale", "friction_scale", "actuator_scale"):
         if getattr(c, name) != 1.0 and name not in takes:
             _fail(name, getattr(c, name), f"must be 1.0 for env={c.env!r} (only Brax envs take it)")
+
+
+def _check_her(c: SACConfig) -> None:
+    """Hindsight relabelling needs a goal env, one-step transitions, uniform replay, one device, and a
+    ring that keeps each env's episodes whole (see gpu_sac/her.py)."""
+    if c.her == "off":
+        return
+    import envs
+
+    spec = envs.spec(c.env)
+    if not spec.goal and spec.family != "custom":
+        goal_envs = ", ".join(n for n in envs.names() if envs.spec(n).goal)
+        _fail("her", c.her, f"needs a goal-conditioned env ({goal_envs}, or env='custom' with a goal env); "
+              f"{c.env!r} has no goals (set her='off')")
+    for name, value, allowed in (
+        ("n_step", c.n_step, "must be 1 with her (a relabelled reward is one step's)"),
+        ("prioritized_replay", c.prioritized_replay, "must be False with her (HER draws rows uniformly)"),
+        ("num_devices", c.num_devices, "must be 1 with her (not yet built for several devices)"),
+    ):
+        if value != SEED_DEFAULTS[name]:
+            _fail(name, value, allowed)
+    if c.buffer_size % c.num_envs:
+        _fail("buffer_size", c.buffer_size, f"must be a multiple of num_envs={c.num_envs} with her "
+              "(each env's transitions keep their own rows of the ring)")
+    if c.buffer_size < c.num_envs * c.episode_length:
+        _fail("buffer_size", c.buffer_size, f"must be >= num_envs·episode_length={c.num_envs * c.episode_length} "
+              "with her (the ring must hold a whole episode of every env)")
 
 
 def _check_devices(c: SACConfig) -> None:

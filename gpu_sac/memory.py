@@ -27,8 +27,7 @@ def state_bytes(config: SACConfig, obs_dim: int, act_dim: int) -> dict[str, int]
     from gpu_sac.mesh import layout
     from gpu_sac.networks import make_networks
 
-    # The replay record's own count: its rows and whatever else it keeps per row (a sum-tree).
-    per_transition = replay.make_replay(config, obs_dim, act_dim).bytes_per_transition
+    per_transition = _per_transition(config, obs_dim, act_dim)
     nets = make_networks(config, obs_dim, act_dim)
     agent = jax.eval_shape(lambda key: init_agent(config, nets, key), jax.random.PRNGKey(0))
     agent_bytes = sum(leaf.size * leaf.dtype.itemsize for leaf in jax.tree.leaves(agent))
@@ -39,6 +38,12 @@ def state_bytes(config: SACConfig, obs_dim: int, act_dim: int) -> dict[str, int]
         # One gather of grad_updates_per_step batches per vectorised step.
         "batches": share.seeds * config.grad_updates_per_step * share.batch * per_transition,
     }
+
+
+def _per_transition(config: SACConfig, obs_dim: int, act_dim: int) -> int:
+    """Bytes per stored transition of the config's replay: its row and whatever else it keeps per row
+    (a sum-tree, an episode index); what each replay record reports as bytes_per_transition."""
+    return replay.bytes_per_transition(obs_dim, act_dim, config.prioritized_replay, config.her != "off")
 
 
 def free_device_bytes(device: jax.Device | None = None) -> int | None:
@@ -80,7 +85,7 @@ def check_fits(config: SACConfig, obs_dim: int, act_dim: int, free: int | None =
     sharing = sharing_devices(config)
     total = sum(need.values()) * sharing
     if total > budget:
-        per_transition = replay.make_replay(config, obs_dim, act_dim).bytes_per_transition
+        per_transition = _per_transition(config, obs_dim, act_dim)
         other = total - need["replay"] * sharing
         # buffer_size rows per agent are spread over num_devices rings (data parallel) or agents.
         fits = max(0, (budget - other) // (config.num_seeds * per_transition * sharing // config.num_devices))

@@ -24,6 +24,8 @@ METRICS: tuple[Metric, ...] = (
     Metric("sps", "env steps per second of this chunk, all agents, evaluation excluded", "perf/steps_per_s"),
     Metric("eval_return", "mean undiscounted return of the deterministic policy", "eval/return"),
     Metric("eval_return_std", "std of those evaluation returns", "eval/return_std"),
+    Metric("eval_success", "fraction of evaluation episodes that end at their goal (goal envs only)",
+           "eval/success_rate"),
     Metric("train_return", "mean return of the training episodes that ended in the chunk", "train/return"),
     Metric("critic_loss", "critic loss, summed over critics", "loss/critic", checked=True),
     Metric("actor_loss", "actor loss", "loss/actor", checked=True),
@@ -40,4 +42,4 @@ BY_NAME = {m.name: m for m in METRICS}
 LEARNER = tuple(m.name for m in METRICS if m.name in (
     "critic_loss", "actor_loss", "alpha_loss", "q", "target_q", "entropy", "alpha"))
 # Per-agent figures of a record: lists with num_seeds > 1.
-PER_AGENT = ("eval_return", "eval_return_std", "train_return", *LEARNER)
+PER_AGENT = ("eval_return", "eval_return_std", "eval_success", "train_return", *LEARNER)

@@ -67,9 +67,11 @@ class Progress:
         steps = int(record["env_steps"])
         if self.bar is not None:
             self.bar.set_description(self.config.env, refresh=False)
-            self.bar.set_postfix({"eval": f"{agent_mean(record.get('eval_return')):.4g}",
-                                  "α": f"{agent_mean(record.get('alpha')):.3g}",
-                                  "sps": f"{float(record['sps']):.4g}"}, refresh=False)
+            postfix = {"eval": f"{agent_mean(record.get('eval_return')):.4g}"}
+            if "eval_success" in record:
+                postfix["success"] = f"{agent_mean(record['eval_success']):.0%}"
+            postfix.update({"α": f"{agent_mean(record.get('alpha')):.3g}", "sps": f"{float(record['sps']):.4g}"})
+            self.bar.set_postfix(postfix, refresh=False)
             self.bar.update(steps - self.done)
         elif self.mode == "lines":
             print(self._line(record, steps), file=self.stream, flush=True)
@@ -87,7 +89,8 @@ class Progress:
         return (
             f"[{self.config.env}] env_steps={steps}/{self.total} ({100 * steps / self.total:.0f}%) "
             f"eval_return={agent_mean(record.get('eval_return')):.4g} "
-            f"train_return={agent_mean(record.get('train_return')):.4g} alpha={agent_mean(record.get('alpha')):.3g} "
+            + (f"eval_success={agent_mean(record['eval_success']):.0%} " if "eval_success" in record else "")
+            + f"train_return={agent_mean(record.get('train_return')):.4g} alpha={agent_mean(record.get('alpha')):.3g} "
             f"critic_loss={agent_mean(record.get('critic_loss')):.4g} sps={sps:.4g} eta={format_time(eta)}"
         )
 

@@ -3,11 +3,13 @@
     replay = make_replay(config, obs_dim, act_dim)      # or uniform(...) / prioritized(...)
     buffer = replay.init()                              # a pytree; donate it and it is updated in place
     buffer = replay.insert(buffer, transitions)         # leading shape (n,), n <= capacity
+    buffer = replay.insert(buffer, transitions, episode_end)   # HER: which envs' episodes ended
     batch, index, weight = replay.sample(buffer, key, (U, B))
     buffer = replay.update_priority(buffer, index, td_abs)   # the identity for uniform replay
 
 The trainer, the memory check and checkpoints use the record and the `ReplayBuffer` fields below,
-never a variant's layout, so a new variant (HER, sharded) is one more constructor.
+never a variant's layout, so a new variant is one more constructor (hindsight relabelling:
+gpu_sac/her.py, on the uniform ring with an episode index beside it).
 
 Storage. Each transition is one row of a single float32 matrix (capacity, row_size): obs, action,
 reward, next_obs, discount side by side. One row per transition keeps the fields aligned by
@@ -29,7 +31,7 @@ probability of the path actually taken.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -45,12 +47,15 @@ __all__ = [
     "ReplayBuffer",
     "Transition",  # re-exported: it lives in gpu_sac.transition
     "bytes_per_transition",
+    "gather",
     "make_replay",
     "pack",
     "prioritized",
+    "ring_rows",
     "row_size",
     "uniform",
     "unpack",
+    "write",
 ]
 
 
@@ -78,11 +83,12 @@ def unpack(rows: jax.Array, obs_dim: int, act_dim: int) -> Transition:
     )
 
 
-def bytes_per_transition(obs_dim: int, act_dim: int, prioritized: bool = False) -> int:
+def bytes_per_transition(obs_dim: int, act_dim: int, prioritized: bool = False, her: bool = False) -> int:
     """Device bytes per stored transition: one float32 row, plus two float32 sum-tree nodes when
-    prioritised (the tree has 2·capacity nodes for any capacity, so this does not depend on it). The
-    buffer's three scalars (insert_pos, size, max_priority) are left out."""
-    return 4 * row_size(obs_dim, act_dim) + (2 * 4 if prioritized else 0)
+    prioritised (the tree has 2·capacity nodes for any capacity, so this does not depend on it), plus
+    two int32 of episode index with hindsight relabelling (gpu_sac/her.py). The buffer's scalars
+    (insert_pos, size, max_priority) and HER's per-env counters are left out."""
+    return 4 * row_size(obs_dim, act_dim) + (2 * 4 if prioritized else 0) + (2 * 4 if her else 0)
 
 
 @struct.dataclass
@@ -97,6 +103,8 @@ class ReplayBuffer:
       a power of two), so it needs no padding to a power of two.
     max_priority: () f32 or None: the largest raw priority (|TD error| + eps) seen, starting at 1;
       new rows get it, so each is replayed at least once with a high probability.
+    episodes: where each row sits in its episode, for hindsight relabelling (`her.Episodes`); None
+      otherwise.
     """
 
     data: jax.Array
@@ -106,6 +114,7 @@ class ReplayBuffer:
     max_priority: jax.Array | None
     obs_dim: int = struct.field(pytree_node=False)
     act_dim: int = struct.field(pytree_node=False)
+    episodes: Any = None
 
     @property
     def capacity(self) -> int:
@@ -116,7 +125,9 @@ class Replay(NamedTuple):
     """A replay variant: pure, jittable functions over a ReplayBuffer (vmap them for several agents).
 
     init: () -> empty buffer.
-    insert: (buffer, transitions of leading shape (n,), n <= capacity) -> buffer.
+    insert: (buffer, transitions of leading shape (n,), n <= capacity, episode_end (n,) bool or None)
+      -> buffer. episode_end: the transitions that end their env's episode (HER reads it; uniform
+      and prioritised replay ignore it).
     sample: (buffer, key, shape) -> (batch of leading shape `shape`, row index `shape` int32,
       importance weight `shape` f32); the buffer must hold at least one row.
     update_priority: (buffer, index (any shape) int32, td_abs (same shape) >= 0) -> buffer.
@@ -126,7 +137,7 @@ class Replay(NamedTuple):
     """
 
     init: Callable[[], ReplayBuffer]
-    insert: Callable[[ReplayBuffer, Transition], ReplayBuffer]
+    insert: Callable[..., ReplayBuffer]
     sample: Callable[[ReplayBuffer, jax.Array, tuple[int, ...]], tuple[Transition, jax.Array, jax.Array]]
     update_priority: Callable[[ReplayBuffer, jax.Array, jax.Array], ReplayBuffer]
     bytes_per_transition: int
@@ -134,11 +145,18 @@ class Replay(NamedTuple):
 
 
 def make_replay(config: SACConfig, obs_dim: int, act_dim: int, capacity: int | None = None,
-                max_over_rings: Callable[[jax.Array], jax.Array] | None = None) -> Replay:
-    """The config's replay: prioritised (per_alpha, per_beta, per_eps) or uniform, of `capacity` rows
-    (default buffer_size; a data-parallel run gives each device buffer_size / num_devices, and
-    max_over_rings, the max over the devices' rings: see `prioritized`)."""
+                max_over_rings: Callable[[jax.Array], jax.Array] | None = None, goal: Any = None) -> Replay:
+    """The config's replay: hindsight relabelling (her, with the env's `envs.goal.GoalSpec` as goal),
+    prioritised (per_alpha, per_beta, per_eps) or uniform, of `capacity` rows (default buffer_size;
+    a data-parallel run gives each device buffer_size / num_devices, and max_over_rings, the max
+    over the devices' rings: see `prioritized`)."""
     capacity = config.buffer_size if capacity is None else capacity
+    if config.her != "off":
+        from gpu_sac import her
+
+        if goal is None:
+            raise ValueError(f"her={config.her!r} needs a goal env (envs.goal.flatten(env)): this env has no goals")
+        return her.her_replay(capacity, obs_dim, act_dim, goal, config)
     if config.prioritized_replay:
         return prioritized(capacity, obs_dim, act_dim, config.per_alpha, config.per_beta, config.per_eps,
                            max_over_rings)
@@ -160,12 +178,12 @@ def _empty(capacity: int, obs_dim: int, act_dim: int, tree: jax.Array | None = N
     )
 
 
-def _ring_rows(buffer: ReplayBuffer, n: int) -> jax.Array:
+def ring_rows(buffer: ReplayBuffer, n: int) -> jax.Array:
     """(n,) int32: the rows the next n transitions go to."""
     return (buffer.insert_pos + jnp.arange(n, dtype=jnp.int32)) % buffer.capacity
 
 
-def _write(buffer: ReplayBuffer, rows: jax.Array, transitions: Transition) -> ReplayBuffer:
+def write(buffer: ReplayBuffer, rows: jax.Array, transitions: Transition) -> ReplayBuffer:
     packed = pack(transitions)
     n = packed.shape[0]
     return buffer.replace(
@@ -175,7 +193,7 @@ def _write(buffer: ReplayBuffer, rows: jax.Array, transitions: Transition) -> Re
     )
 
 
-def _gather(buffer: ReplayBuffer, index: jax.Array) -> Transition:
+def gather(buffer: ReplayBuffer, index: jax.Array) -> Transition:
     return unpack(buffer.data[index], buffer.obs_dim, buffer.act_dim)
 
 
@@ -188,12 +206,13 @@ def uniform(capacity: int, obs_dim: int, act_dim: int) -> Replay:
     def init() -> ReplayBuffer:
         return _empty(capacity, obs_dim, act_dim)
 
-    def insert(buffer: ReplayBuffer, transitions: Transition) -> ReplayBuffer:
-        return _write(buffer, _ring_rows(buffer, transitions.reward.shape[0]), transitions)
+    def insert(buffer: ReplayBuffer, transitions: Transition, episode_end: jax.Array | None = None) -> ReplayBuffer:
+        del episode_end
+        return write(buffer, ring_rows(buffer, transitions.reward.shape[0]), transitions)
 
     def sample(buffer: ReplayBuffer, key: jax.Array, shape: tuple[int, ...]):
         index = jax.random.randint(key, shape, 0, buffer.size)
-        return _gather(buffer, index), index, jnp.ones(shape, jnp.float32)
+        return gather(buffer, index), index, jnp.ones(shape, jnp.float32)
 
     def update_priority(buffer: ReplayBuffer, index: jax.Array, td_abs: jax.Array) -> ReplayBuffer:
         del index, td_abs
@@ -276,17 +295,18 @@ def prioritized(capacity: int, obs_dim: int, act_dim: int, alpha: float, beta: f
     def init() -> ReplayBuffer:
         return _empty(capacity, obs_dim, act_dim, tree=jnp.zeros((2 * capacity,), jnp.float32))
 
-    def insert(buffer: ReplayBuffer, transitions: Transition) -> ReplayBuffer:
+    def insert(buffer: ReplayBuffer, transitions: Transition, episode_end: jax.Array | None = None) -> ReplayBuffer:
+        del episode_end
         n = transitions.reward.shape[0]
-        rows = _ring_rows(buffer, n)
+        rows = ring_rows(buffer, n)
         leaf = jnp.full((n,), buffer.max_priority**alpha, jnp.float32)
         buffer = buffer.replace(tree=_tree_set(buffer.tree, rows, leaf, unique=True))
-        return _write(buffer, rows, transitions)
+        return write(buffer, rows, transitions)
 
     def sample(buffer: ReplayBuffer, key: jax.Array, shape: tuple[int, ...]):
         index, prob = _tree_sample(buffer.tree, key, shape)
         weight = (buffer.size.astype(jnp.float32) * prob) ** -beta
-        return _gather(buffer, index), index, weight / over_rings(jnp.max(weight))
+        return gather(buffer, index), index, weight / over_rings(jnp.max(weight))
 
     def update_priority(buffer: ReplayBuffer, index: jax.Array, td_abs: jax.Array) -> ReplayBuffer:
         # abs: a signed TD error passed by mistake still gives a valid priority.

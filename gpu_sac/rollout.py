@@ -138,30 +138,37 @@ def make_env_step(env: Any, episode_length: int, group_size: int | None = None) 
 
 
 def make_evaluate(env: Any, episode_length: int, num_episodes: int, policy: Callable) -> Callable:
-    """evaluate(agent, keys (S, 2)) -> undiscounted returns (S, num_episodes).
+    """evaluate(agent, keys (S, 2)) -> (undiscounted returns (S, num_episodes), success (S, num_episodes)).
 
     policy(agent, obs (E, obs_dim)) -> action (E, act_dim) in [−1, 1], for one agent (it is vmapped
     over the S agents). Each episode runs until it terminates or reaches episode_length; an env
     that terminated keeps stepping but adds nothing (where, not multiply: a diverged sim's NaN
-    reward must not leak into the return).
+    reward must not leak into the return). success: the env's `info["success"]` at the episode's
+    last step (goal envs, as gymnasium-robotics' is_success at the episode's end); NaN for an env
+    that reports none.
     """
     low, high = action_bounds(env)
     v_step = jax.vmap(env.step)
 
-    def evaluate(agent: Any, keys: jax.Array) -> jax.Array:
+    def success_of(state: Any) -> jax.Array:
+        info = getattr(state, "info", None) or {}
+        return info["success"].astype(jnp.float32) if "success" in info else jnp.full(state.reward.shape, jnp.nan)
+
+    def evaluate(agent: Any, keys: jax.Array) -> tuple[jax.Array, jax.Array]:
         s = keys.shape[0]
         e = num_episodes
         state = jax.vmap(env.reset)(jax.vmap(lambda k: jax.random.split(k, e))(keys).reshape(s * e, -1))
 
         def body(carry, _):
-            state, total, alive = carry
+            state, total, success, alive = carry
             action = jax.vmap(policy)(agent, state.obs.reshape(s, e, -1)).reshape(s * e, -1)
             state = v_step(state, scale_action(action, low, high))
             total = total + jnp.where(alive, state.reward, 0.0)
-            return (state, total, alive & (state.done < 0.5)), None
+            success = jnp.where(alive, success_of(state), success)
+            return (state, total, success, alive & (state.done < 0.5)), None
 
-        init = (state, jnp.zeros(s * e), jnp.ones(s * e, bool))
-        (_, total, _), _ = jax.lax.scan(body, init, None, length=episode_length)
-        return total.reshape(s, e)
+        init = (state, jnp.zeros(s * e), success_of(state), jnp.ones(s * e, bool))
+        (_, total, success, _), _ = jax.lax.scan(body, init, None, length=episode_length)
+        return total.reshape(s, e), success.reshape(s, e)
 
     return evaluate

@@ -82,7 +82,7 @@ class Program(NamedTuple):
     act_dim: int
     init: Callable  # (seed_keys (S, 2)) -> TrainState
     run_chunk: Callable  # (TrainState) -> (TrainState, metrics {name: (S,)}), donated
-    evaluate: Callable  # (AgentState, keys (S, 2)) -> returns (S, eval_episodes)
+    evaluate: Callable  # (AgentState, keys (S, 2)) -> (returns, success) each (S, eval_episodes)
     act: Callable  # (PolicyParams, obs, key=None, deterministic=True) -> action
     layout: mesh.Layout  # one device's share of the run
     mesh: jax.sharding.Mesh | None = None  # None: one device
@@ -102,7 +102,8 @@ def build(config: SACConfig, env: Any = None, *, mesh_path: bool = False) -> Pro
     obs_dim, act_dim = envs.check_env(env)
     nets = make_networks(config, obs_dim, act_dim)
     lay = mesh.layout(config)
-    buffer = replay.make_replay(config, obs_dim, act_dim, capacity=lay.capacity, max_over_rings=lay.max)
+    buffer = replay.make_replay(config, obs_dim, act_dim, capacity=lay.capacity, max_over_rings=lay.max,
+                                goal=envs.goal.goal_spec(env))
     init = make_init(config, env, nets, buffer, lay)
     collect, learn = make_collect(config, env, nets, buffer, lay), make_learn(config, nets, buffer, lay)
     run_chunk = make_run_chunk(config, collect, learn, lay)
@@ -207,17 +208,17 @@ def make_collect(config: SACConfig, env: Any, nets: SACNetworks, buffer: replay.
                                  next_obs=per_agent(out.next_obs),
                                  discount=config.gamma * (1.0 - terminated.astype(jnp.float32)))
         buffers, window = ts.buffer, ts.nstep
+        ended = per_agent(out.terminated | out.truncated)
         if window is None:
-            buffers = insert(buffers, step)
+            buffers = insert(buffers, step, ended)
         else:
             window, emitted, valid = over_agents(nstep.push, S, in_axes=(0, 0, 0, None, None))(
-                window, step, terminated | per_agent(out.truncated), ts.iteration, config.gamma)
+                window, step, ended, ts.iteration, config.gamma)
             # valid is the same for every agent (it depends on the step counter alone).
             buffers = jax.lax.cond(valid[0], lambda: insert(buffers, emitted), lambda: buffers)
         agent = ts.agent
         if config.normalize_observations:
             agent = agent.replace(obs_stats=update_stats(agent.obs_stats, obs))
-        ended = per_agent(out.terminated | out.truncated)
         episodes = {"episodes": ended.sum(-1),  # this device's envs: summed over devices once per chunk
                     "train_return_sum": jnp.where(ended, per_agent(out.episode_return), 0.0).sum(-1)}
         return ts.replace(agent=agent, buffer=buffers, env=env_carry, nstep=window, key=key), learn_key, episodes
@@ -449,9 +450,11 @@ def _record(program: Program, state: TrainState, summary: dict[str, np.ndarray],
     }
     if config.eval_episodes > 0:
         keys = np.asarray(jax.vmap(jax.random.fold_in, in_axes=(0, None))(seed_keys(config), 1_000_003 + chunk))
-        returns = np.asarray(mesh.to_host(program.evaluate(state.agent, keys)), np.float64)
+        returns, success = (np.asarray(x, np.float64) for x in mesh.to_host(program.evaluate(state.agent, keys)))
         record["eval_return"] = _scalar_or_list(returns.mean(-1))
         record["eval_return_std"] = _scalar_or_list(returns.std(-1))
+        if not np.isnan(success).any():  # goal envs: the fraction of episodes that end at their goal
+            record["eval_success"] = _scalar_or_list(success.mean(-1))
     for name in ("train_return", *metrics.LEARNER):
         record[name] = _scalar_or_list(summary[name])  # NaN: no episode ended / no update yet
     return record
@@ -476,5 +479,5 @@ def _format_record(record: dict[str, Any]) -> str:
             return "[" + ", ".join(f"{x:.4g}" for x in v) + "]"
         return f"{v:.4g}" if isinstance(v, float) else str(v)
 
-    keys = ("env_steps", "sps", "eval_return", "train_return", "alpha", "critic_loss", "actor_loss")
+    keys = ("env_steps", "sps", "eval_return", "eval_success", "train_return", "alpha", "critic_loss", "actor_loss")
     return "  ".join(f"{k}={fmt(record[k])}" for k in keys if k in record)

@@ -5,8 +5,8 @@ per-episode returns; with `record=True` it also keeps the physical state of the 
 step by step (joint positions and velocities only, not the whole MJX state).
 
 `render` turns that into frames: MuJoCo envs (Brax with backend mjx and its other pipelines,
-MuJoCo Playground) through `mujoco.Renderer` from the env's MjModel, the pure-JAX pendulum through
-a small numpy/PIL drawing. On a machine without a display MuJoCo needs an offscreen GL backend (EGL
+MuJoCo Playground) through `mujoco.Renderer` from the env's MjModel, pure-JAX envs (pendulum, the
+reaching tasks) through their own `draw(physics, height, width)`, a small PIL drawing. On a machine without a display MuJoCo needs an offscreen GL backend (EGL
 or OSMesa); `setup_gl()` picks one whose library loads, when MUJOCO_GL is not set, and importing
 gpu_sac runs it, as MuJoCo reads MUJOCO_GL once, when it is first imported. Rendering is optional:
 every failure to render (no GL library, no GL context, no video encoder) is a VideoUnsupported,
@@ -52,7 +52,7 @@ class Evaluation:
 
 
 def _physics(state: Any) -> dict[str, jax.Array]:
-    """What a renderer needs of one env state: qpos, qvel (and mocap bodies) or the pendulum's θ."""
+    """What a renderer needs of one env state: qpos, qvel (and mocap bodies), or a pure-JAX env's state."""
     data = getattr(state, "data", None)  # MuJoCo Playground
     if data is None or not hasattr(data, "qpos"):
         data = state.pipeline_state  # Brax (mjx: an mjx.Data; other pipelines: q, qd)
@@ -65,7 +65,7 @@ def _physics(state: Any) -> dict[str, jax.Array]:
         return out
     if hasattr(data, "q"):
         return {"qpos": data.q, "qvel": data.qd}
-    return {"pendulum": jnp.asarray(data)}  # envs.pendulum: (θ, θ̇)
+    return {"physics": jnp.asarray(data)}  # a pure-JAX env's flat state, drawn by its env.draw
 
 
 def evaluate_policy(
@@ -208,8 +208,11 @@ def render(
 ) -> list[np.ndarray]:
     """Frames (height, width, 3) uint8 of a recorded trajectory, one per `every` steps.
     VideoUnsupported (one line: why, and what to install) when the env cannot be rendered here."""
-    if "pendulum" in trajectory:
-        return [_draw_pendulum(float(th), height, width) for th in trajectory["pendulum"][::every, 0]]
+    if "physics" in trajectory:  # a pure-JAX env: drawn by its own draw(physics, height, width)
+        draw = getattr(env, "draw", None)
+        if draw is None:
+            raise VideoUnsupported(f"{type(env).__name__} has no MuJoCo model and no draw() to render")
+        return [draw(row, height, width) for row in trajectory["physics"][::every]]
     model = _model_or_raise(env)
     import mujoco
 
@@ -238,7 +241,7 @@ def render(
 def check_renderable(env: Any, height: int = 240, width: int = 320) -> None:
     """VideoUnsupported if `env` has a MuJoCo model that cannot be rendered here: a cheap check (one
     renderer opened and closed) to make before running an episode only to record it. Envs without a
-    model are left to `render` (the pendulum is drawn without GL)."""
+    model are left to `render` (pure-JAX envs draw themselves without GL)."""
     model = mj_model(env)
     if model is not None:
         _open_renderer(model, height, width).close()
@@ -266,21 +269,6 @@ def _open_renderer(model: Any, height: int, width: int) -> Any:
 def _first_line(error: BaseException, limit: int = 200) -> str:
     text = (str(error).strip().splitlines() or [type(error).__name__])[0]
     return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def _draw_pendulum(theta: float, height: int, width: int) -> np.ndarray:
-    """Gym's pendulum: θ = 0 upright, a rod of length 1 around a pivot."""
-    from PIL import Image, ImageDraw
-
-    image = Image.new("RGB", (width, height), (255, 255, 255))
-    draw = ImageDraw.Draw(image)
-    cx, cy = width / 2, height / 2
-    length = 0.4 * min(width, height)
-    x, y = cx + length * np.sin(theta), cy - length * np.cos(theta)
-    draw.line([(cx, cy), (x, y)], fill=(204, 77, 77), width=max(2, int(0.05 * min(width, height))))
-    r = 0.02 * min(width, height)
-    draw.ellipse([cx - r, cy - r, cx + r, cy + r], fill=(0, 0, 0))
-    return np.asarray(image)
 
 
 def write_video(path: str | os.PathLike, frames: list[np.ndarray], fps: float) -> Path:

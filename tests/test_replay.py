@@ -287,11 +287,14 @@ def test_records_vmap_over_seeds():
 
 
 def test_make_replay_follows_the_config():
-    config = SimpleNamespace(prioritized_replay=False, buffer_size=100, per_alpha=0.6, per_beta=0.4, per_eps=1e-6)
+    config = SimpleNamespace(prioritized_replay=False, buffer_size=100, per_alpha=0.6, per_beta=0.4, per_eps=1e-6,
+                             her="off")
     r = replay.make_replay(config, 17, 6)
-    assert r.capacity == 100 and r.init().tree is None
+    assert r.capacity == 100 and r.init().tree is None and r.init().episodes is None
     r = replay.make_replay(SimpleNamespace(**{**vars(config), "prioritized_replay": True}), 17, 6)
     assert r.capacity == 100 and r.init().tree.shape == (200,)
+    with pytest.raises(ValueError, match="her='future' needs a goal env"):
+        replay.make_replay(SimpleNamespace(**{**vars(config), "her": "future"}), 17, 6)
 
 
 @pytest.mark.parametrize("capacity", [1, 5, 64, 1000])

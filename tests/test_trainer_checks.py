@@ -131,12 +131,12 @@ def test_evaluation_stops_at_termination_and_leaves_the_training_state_alone():
     state, _ = program.run_chunk(program.init(seed_keys(config)))
     before = jax.device_get(state)
     keys = seed_keys(config)
-    returns = np.asarray(program.evaluate(state.agent, keys))
+    returns = np.asarray(program.evaluate(state.agent, keys)[0])
     np.testing.assert_array_equal(returns, np.full((1, 3), 10.0))
     after = jax.device_get(state)  # raises if evaluate deleted (donated) any of the state's arrays
     jax.tree.map(np.testing.assert_array_equal, before, after)
     long = build(config, CounterEnv())
-    np.testing.assert_array_equal(np.asarray(long.evaluate(state.agent, keys)), np.full((1, 3), 55.0))
+    np.testing.assert_array_equal(np.asarray(long.evaluate(state.agent, keys)[0]), np.full((1, 3), 55.0))
 
 
 def test_configs_whose_step_or_update_counters_would_overflow_int32_are_refused():

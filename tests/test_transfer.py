@@ -42,8 +42,8 @@ def test_a_fine_tuned_run_starts_from_the_source_parameters(source):
         assert equal(getattr(state.agent, field), getattr(final, field)), field
     assert equal(state.agent.actor_opt_state, fresh.agent.actor_opt_state)
     keys = np.asarray(jax.random.split(jax.random.PRNGKey(5), 1))
-    np.testing.assert_array_equal(np.asarray(program.evaluate(state.agent, keys)),
-                                  np.asarray(program.evaluate(final, keys)))
+    np.testing.assert_array_equal(np.asarray(program.evaluate(state.agent, keys)[0]),
+                                  np.asarray(program.evaluate(final, keys)[0]))
     assert int(state.buffer.size[0]) == 0  # the buffer starts empty unless asked for
 
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import os
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
@@ -14,6 +16,7 @@ import gpu_sac  # noqa: F401 - picks MuJoCo's GL backend before MuJoCo is import
 from gpu_sac.video import (
     GL_LIBRARIES,
     VideoUnsupported,
+    evaluate_policy,
     frame_rate,
     gl_library_loads,
     record_video,
@@ -59,13 +62,25 @@ def test_pendulum_frames_and_mp4(tmp_path):
     import imageio_ffmpeg
 
     theta = np.linspace(0, np.pi, 8)
-    frames = render(envs.make("pendulum"), {"pendulum": np.stack([theta, 0 * theta], -1)}, 64, 64)
+    frames = render(envs.make("pendulum"), {"physics": np.stack([theta, 0 * theta], -1)}, 64, 64)
     assert len(frames) == 8 and frames[0].shape == (64, 64, 3)
     assert not np.array_equal(frames[0], frames[-1])
     path = write_video(tmp_path / "p.mp4", frames, fps=20)
     reader = imageio_ffmpeg.read_frames(str(path))
     assert next(reader)["size"] == (64, 64)
     assert len(list(reader)) == 8
+
+
+@pytest.mark.parametrize("name", ["point_reach", "arm_reach"])
+def test_goal_tasks_draw_their_goal_and_body(name):
+    env = envs.make(name)
+    evaluation = evaluate_policy(env, lambda obs: jnp.ones((obs.shape[0], 2)), 1, 5, jax.random.PRNGKey(0),
+                                 record=True)
+    frames = render(env, evaluation.trajectory, 48, 64)
+    assert len(frames) == 6 and frames[0].shape == (48, 64, 3)
+    assert not np.array_equal(frames[0], frames[-1])  # the body moved
+    green = (frames[0] == np.array([77, 170, 77], np.uint8)).all(-1)
+    assert green.any()  # the goal is drawn
 
 
 def test_env_without_a_model_says_so():
