@@ -111,7 +111,7 @@ def render(out: Path) -> str:
     parts.append("| task (stands for) | device | seeds × steps | HER (future, k = 4) | no HER | "
                  "final | episode | steps to 90 %: HER | no HER |")
     parts.append("|---|---|---|---|---|---|---|---|---|")
-    for path, r in records:
+    for _, r in records:
         arms = r["arms"]
         cells = [_mean_std(arms[h]["curve"][-1]["eval_success"]) if h in arms else "—"
                  for h in ("future", "off", "final", "episode")]
@@ -120,6 +120,7 @@ def render(out: Path) -> str:
         parts.append(f"| {r['task']} (FetchReach) | {r['device']['name']} | {len(last['eval_success'])} × "
                      f"{last['env_steps']:,} | {' | '.join(cells)} | {' | '.join(to)} |")
     if records:
+        parts.append("\nRecords: " + ", ".join(f"`{p.relative_to(out.parent.parent)}`" for p, _ in records) + ".")
         plot = plot_records(records, out / device_slug(records[0][1]["device"]) / "her" / "success.png")
         parts.append(f"\n![success rate against env steps]({plot.relative_to(out.parent.parent)})")
     return "\n".join(parts) + "\n"
