@@ -7,9 +7,9 @@ step by step (joint positions and velocities only, not the whole MJX state).
 `render` turns that into frames: MuJoCo envs (Brax with backend mjx and its other pipelines,
 MuJoCo Playground) through `mujoco.Renderer` from the env's MjModel, pure-JAX envs (pendulum, the
 reaching tasks) through their own `draw(physics, height, width)`, a small PIL drawing. On a machine
-without a display MuJoCo needs an offscreen GL backend (EGL
-or OSMesa); `setup_gl()` picks one whose library loads, when MUJOCO_GL is not set, and importing
-gpu_sac runs it, as MuJoCo reads MUJOCO_GL once, when it is first imported. Rendering is optional:
+without a display MuJoCo needs an offscreen GL backend (EGL or OSMesa); `setup_gl()` picks one whose
+library loads, when MUJOCO_GL is not set, and importing gpu_sac runs it, as MuJoCo reads MUJOCO_GL
+once, when it is first imported. Rendering is optional:
 every failure to render (no GL library, no GL context, no video encoder) is a VideoUnsupported,
 whose one-line message says why and what to install; training never depends on it.
 """
