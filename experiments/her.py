@@ -23,10 +23,11 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a checkout without installing
 
+from experiments import readme_block  # noqa: E402
 from experiments.benchmark import device_info, device_slug, versions  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
-BEGIN, END = "<!-- her:begin -->", "<!-- her:end -->"
+BEGIN, END = readme_block.markers("her")
 SEED_CLAIMS = {"FetchReach": 98, "FetchPush": 92, "FetchPickAndPlace": 87}
 REACHED = 0.9  # success rate that counts as solved in the table's "steps to" column
 
@@ -71,8 +72,7 @@ def main(argv: list[str] | None = None) -> int:
         block = render(args.out)
         print(block)
         if args.readme:
-            text = args.readme.read_text()
-            args.readme.write_text(text[:text.index(BEGIN) + len(BEGIN)] + "\n" + block + text[text.index(END):])
+            readme_block.write(args.readme, "her", block)
         return 0
     preset = PRESETS[args.preset]
     for task in args.tasks or preset["tasks"]:

@@ -22,11 +22,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a ch
 
 import numpy as np  # noqa: E402
 
+from experiments import readme_block  # noqa: E402
 from experiments.benchmark import device_info, device_slug, versions  # noqa: E402
 from gpu_sac import SACConfig, train  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
-BEGIN, END = "<!-- learning:begin -->", "<!-- learning:end -->"
+BEGIN, END = readme_block.markers("learning")
 
 
 def per_seed(value) -> list:
@@ -115,10 +116,7 @@ def render_readme(readme: Path) -> Path:
             f"![{c['env']} learning curve]({path.with_suffix('.png').relative_to(readme.resolve().parent).as_posix()})",
             "",
         ]
-    text = readme.read_text()
-    head, rest = text.split(BEGIN, 1)
-    _, tail = rest.split(END, 1)
-    readme.write_text(f"{head}{BEGIN}\n" + "\n".join(lines) + f"{END}{tail}")
+    readme_block.write(readme, "learning", "\n".join(lines))
     print(f"updated {readme}")
     return readme
 

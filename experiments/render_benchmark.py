@@ -19,8 +19,12 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a checkout without installing
+
+from experiments import readme_block  # noqa: E402
+
 RESULTS = Path(__file__).resolve().parent / "results"
-BEGIN, END = "<!-- benchmark:begin -->", "<!-- benchmark:end -->"
+BEGIN, END = readme_block.markers("benchmark")
 CONTENDED = 0.10
 # Speed targets of issue 4.
 TARGET_VS_BRAX = {"cpu": 1.5, "gpu": 3.0}
@@ -40,7 +44,7 @@ def load(results: Path) -> dict[tuple[str, str], list[dict[str, Any]]]:
     groups: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
     for path in sorted(results.glob("*/*/*.json")):
         record = json.loads(path.read_text())
-        if record.get("schema") != 1:
+        if record.get("schema") != 1 or "case" not in record:  # other experiments' records (scaling, her)
             continue
         record["_path"] = path
         groups[(path.parent.parent.name, record["case"])].append(record)
@@ -310,14 +314,6 @@ def render(results: Path, md_path: Path, with_png: bool = True, write_png: bool 
     return "\n".join(lines) + "\n"
 
 
-def replace_block(text: str, block: str) -> str:
-    if BEGIN not in text or END not in text:
-        raise SystemExit(f"the README has no {BEGIN} ... {END} block to replace")
-    head, rest = text.split(BEGIN, 1)
-    _, tail = rest.split(END, 1)
-    return f"{head}{BEGIN}\n{block}{END}{tail}"
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Render the benchmark records as Markdown and PNG.")
     parser.add_argument("--results", type=Path, default=RESULTS)
@@ -331,7 +327,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"wrote {out}")
     if args.readme is not None:
         block = render(args.results, args.readme, with_png=not args.no_png, write_png=False)
-        args.readme.write_text(replace_block(args.readme.read_text(), block))
+        readme_block.write(args.readme, "benchmark", block)
         print(f"updated {args.readme}")
     return 0
 

@@ -51,7 +51,6 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-BEGIN, END = "<!-- scaling:begin -->", "<!-- scaling:end -->"
 
 
 def render(out: Path) -> str:
@@ -77,12 +76,6 @@ def render(out: Path) -> str:
                      f"work per device): {r['collectives_overhead']:.2f}×. The mesh program on one device against "
                      f"the plain one: {r['mesh_path_over_plain_one_device']:.2f}×.")
     return "\n".join(parts) + "\n"
-
-
-def write_readme(readme: Path, block: str) -> None:
-    text = readme.read_text()
-    start, end = text.index(BEGIN) + len(BEGIN), text.index(END)
-    readme.write_text(text[:start] + "\n" + block + text[end:])
 
 
 def config_for(args: argparse.Namespace, devices: int, shard_over: str = "envs", seeds: int = 1):
@@ -123,7 +116,9 @@ def main(argv: list[str] | None = None) -> int:
         block = render(args.out)
         print(block)
         if args.readme:
-            write_readme(args.readme, block)
+            from experiments import readme_block
+
+            readme_block.write(args.readme, "scaling", block)
         return 0
     if args.force_cpu_devices:
         os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") +

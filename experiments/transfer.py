@@ -30,10 +30,11 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a checkout without installing
 
+from experiments import readme_block  # noqa: E402
 from experiments.benchmark import device_info, device_slug, versions  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
-BEGIN, END = "<!-- transfer:begin -->", "<!-- transfer:end -->"
+BEGIN, END = readme_block.markers("transfer")
 
 # The CPU config: halfcheetah at 16 envs stepped in groups of 16, 8 updates per vectorised step (the
 # settings of the CPU benchmark, where gpu_sac reached ~3 000 by 30k steps and ~5 000 by 100k).
@@ -102,8 +103,7 @@ def main(argv: list[str] | None = None) -> int:
         block = render(args.out)
         print(block)
         if args.readme:
-            text = args.readme.read_text()
-            args.readme.write_text(text[:text.index(BEGIN) + len(BEGIN)] + "\n" + block + text[text.index(END):])
+            readme_block.write(args.readme, "transfer", block)
         return 0
     preset = PRESETS[args.preset]
     with tempfile.TemporaryDirectory(prefix="gpu_sac_transfer_") as tmp:

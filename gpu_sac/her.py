@@ -61,12 +61,43 @@ def relabel_count(batch_size: int, k: int) -> int:
     return int(round(batch_size * k / (k + 1)))
 
 
-def her_replay(capacity: int, obs_dim: int, act_dim: int, goal: GoalSpec, config: SACConfig,
-               num_envs: int | None = None) -> Replay:
+def close_episodes(ep: Episodes, rows: jax.Array, ended: jax.Array, capacity: int, episode_length: int) -> Episodes:
+    """Write `last` into every row of the episodes that end with the transitions just written at rows
+    (N,), one per env (ended (N,) bool): steps t, t − 1, ..., 0 of env e's episode are at rows
+    rows[e], rows[e] − N, ... (mod capacity), all still in the ring (capacity >= N·episode_length)."""
+    n = rows.shape[0]
+    back = jnp.arange(episode_length, dtype=jnp.int32)
+    index = (rows[:, None] - n * back[None, :]) % capacity  # (N, L)
+    mine = ended[:, None] & (back[None, :] <= ep.open_step[:, None])
+    index = jnp.where(mine, index, capacity)  # out of range: dropped
+    value = jnp.broadcast_to(ep.open_step[:, None], index.shape)
+    return ep.replace(last=ep.last.at[index].set(value, mode="drop"))
+
+
+def goal_rows(buffer: ReplayBuffer, index: jax.Array, key: jax.Array, strategy: str, num_envs: int) -> jax.Array:
+    """The rows whose next_obs's achieved goal relabels rows `index` (any shape), per the strategy (see
+    the module's docstring)."""
+    ep, N, capacity = buffer.episodes, num_envs, buffer.capacity
+    t = ep.step[index]
+    last = ep.last[index]
+    last = jnp.where(last < 0, ep.open_step[index % N] - 1, last)  # running: its latest stored step
+    if strategy == "final":
+        j = last
+    else:
+        if strategy == "future":
+            first = t
+        else:  # episode: from its first step still in the ring
+            age = ((buffer.insert_pos - N - (index - index % N)) % capacity) // N  # 0: the env's newest row
+            first = jnp.maximum(0, t - (buffer.size // N - 1 - age))
+        u = jax.random.uniform(key, index.shape)
+        j = jnp.minimum(first + (u * (last - first + 1)).astype(jnp.int32), last)
+    return (index + N * (j - t)) % capacity
+
+
+def her_replay(capacity: int, obs_dim: int, act_dim: int, goal: GoalSpec, config: SACConfig) -> Replay:
     """The HER replay of `config` (her: the strategy, her_k, episode_length, reward_scale) over a ring
-    of `capacity` rows fed by num_envs envs (default config.num_envs) per insert."""
-    N = config.num_envs if num_envs is None else num_envs
-    L, strategy, scale = config.episode_length, config.her, config.reward_scale
+    of `capacity` rows fed by config.num_envs envs per insert."""
+    N, L, strategy, scale = config.num_envs, config.episode_length, config.her, config.reward_scale
     if capacity % N or capacity < N * L:
         raise ValueError(f"HER needs a capacity that is a multiple of num_envs={N} and >= num_envs·episode_length="
                          f"{N * L}; got {capacity}")
@@ -79,48 +110,22 @@ def her_replay(capacity: int, obs_dim: int, act_dim: int, goal: GoalSpec, config
         episodes = Episodes(jnp.zeros(capacity, jnp.int32), jnp.full(capacity, -1, jnp.int32), jnp.zeros(N, jnp.int32))
         return ring.init().replace(episodes=episodes)
 
-    def close(ep: Episodes, rows: jax.Array, ended: jax.Array) -> Episodes:
-        """Write `last` into every row of the episodes that end with the transitions at rows (N,)."""
-        back = jnp.arange(L, dtype=jnp.int32)
-        index = (rows[:, None] - N * back[None, :]) % capacity  # (N, L): steps t, t − 1, ... of each episode
-        mine = ended[:, None] & (back[None, :] <= ep.open_step[:, None])
-        index = jnp.where(mine, index, capacity)  # out of range: dropped
-        value = jnp.broadcast_to(ep.open_step[:, None], (N, L))
-        return ep.replace(last=ep.last.at[index].set(value, mode="drop"))
-
     def insert(buffer: ReplayBuffer, transitions: Transition, episode_end: jax.Array) -> ReplayBuffer:
         if transitions.reward.shape[0] != N:
             raise ValueError(f"HER inserts one transition per env: {N}, not {transitions.reward.shape[0]}")
         rows, ep = ring_rows(buffer, N), buffer.episodes
         ep = ep.replace(step=ep.step.at[rows].set(ep.open_step, unique_indices=True),
                         last=ep.last.at[rows].set(-1, unique_indices=True))
-        ep = jax.lax.cond(jnp.any(episode_end), close, lambda ep, *_: ep, ep, rows, episode_end)
+        close = lambda ep: close_episodes(ep, rows, episode_end, capacity, L)  # noqa: E731
+        ep = jax.lax.cond(jnp.any(episode_end), close, lambda ep: ep, ep)
         ep = ep.replace(open_step=jnp.where(episode_end, 0, ep.open_step + 1))
         return write(buffer, rows, transitions).replace(episodes=ep)
-
-    def goal_rows(buffer: ReplayBuffer, index: jax.Array, key: jax.Array) -> jax.Array:
-        """The rows whose achieved goal (of next_obs) relabels rows `index`, per the strategy."""
-        ep = buffer.episodes
-        t = ep.step[index]
-        last = ep.last[index]
-        last = jnp.where(last < 0, ep.open_step[index % N] - 1, last)
-        if strategy == "final":
-            j = last
-        else:
-            if strategy == "future":
-                first = t
-            else:  # episode: from its first step still in the ring
-                age = ((buffer.insert_pos - N - (index - index % N)) % capacity) // N  # 0: the newest row
-                first = jnp.maximum(0, t - (buffer.size // N - 1 - age))
-            u = jax.random.uniform(key, index.shape)
-            j = jnp.minimum(first + (u * (last - first + 1)).astype(jnp.int32), last)
-        return (index + N * (j - t)) % capacity
 
     def sample(buffer: ReplayBuffer, key: jax.Array, shape: tuple[int, ...]):
         row_key, goal_key = jax.random.split(key)
         index = jax.random.randint(row_key, shape, 0, buffer.size)
         batch = gather(buffer, index)
-        new_goal = buffer.data[goal_rows(buffer, index, goal_key), achieved_cols]
+        new_goal = buffer.data[goal_rows(buffer, index, goal_key, strategy, N), achieved_cols]
         relabel = (jnp.arange(shape[-1]) < relabel_count(shape[-1], config.her_k))[..., None]
         reward = goal.compute_reward(batch.next_obs[..., goal.achieved], new_goal) * scale
         set_goal = lambda obs: obs.at[..., goal.desired].set(jnp.where(relabel, new_goal, obs[..., goal.desired]))  # noqa: E731

@@ -1,0 +1,26 @@
+"""The README's generated blocks: each experiment renders its records into the text between
+`<!-- NAME:begin -->` and `<!-- NAME:end -->`, and nothing else of the README changes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def markers(name: str) -> tuple[str, str]:
+    """The begin and end markers of block `name`."""
+    return f"<!-- {name}:begin -->", f"<!-- {name}:end -->"
+
+
+def replace(text: str, name: str, block: str) -> str:
+    """`text` with block `name`'s content replaced by `block` (SystemExit naming the markers if absent)."""
+    begin, end = markers(name)
+    if begin not in text or end not in text:
+        raise SystemExit(f"the README has no {begin} ... {end} block to replace")
+    head, rest = text.split(begin, 1)
+    _, tail = rest.split(end, 1)
+    return f"{head}{begin}\n{block}{end}{tail}"
+
+
+def write(readme: Path, name: str, block: str) -> None:
+    """Replace block `name` of the file `readme` with `block`."""
+    readme.write_text(replace(readme.read_text(), name, block))
