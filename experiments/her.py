@@ -106,19 +106,20 @@ def render(out: Path) -> str:
     claims = ", ".join(f"{k} {v} %" for k, v in SEED_CLAIMS.items())
     parts.append(f"The seed's claim (SAC + HER on Fetch): {claims}. Ours, on tasks that are not Fetch (the "
                  "reaching tasks stand where FetchReach does; no pushing or pick-and-place task is measured): "
-                 "final success rate of the deterministic policy, mean ± std over seeds, and env steps (per "
+                 "final success rate of the deterministic policy, mean ± std over seeds; then env steps (per "
                  f"agent) to the first evaluation at ≥ {REACHED:.0%} success, per seed.\n")
-    parts.append("| task (stands for) | device | seeds × steps | HER (future, k = 4) | no HER | "
-                 "final | episode | steps to 90 %: HER | no HER |")
-    parts.append("|---|---|---|---|---|---|---|---|---|")
+    strategies = ("future", "final", "episode", "off")
+    parts.append("| task (stands for) | device | seeds × steps | HER future (k = 4) | HER final | HER episode "
+                 "| no HER |")
+    parts.append("|---|---|---|---|---|---|---|")
     for _, r in records:
         arms = r["arms"]
-        cells = [_mean_std(arms[h]["curve"][-1]["eval_success"]) if h in arms else "—"
-                 for h in ("future", "off", "final", "episode")]
-        to = [", ".join("never" if s is None else f"{s:,}" for s in r["steps_to"][h]) for h in ("future", "off")]
+        cells = [f"{_mean_std(arms[h]['curve'][-1]['eval_success'])}; "
+                 + ", ".join("never" if s is None else f"{s / 1000:g}k" for s in r["steps_to"][h])
+                 if h in arms else "—" for h in strategies]
         last = arms["future"]["curve"][-1]
         parts.append(f"| {r['task']} (FetchReach) | {r['device']['name']} | {len(last['eval_success'])} × "
-                     f"{last['env_steps']:,} | {' | '.join(cells)} | {' | '.join(to)} |")
+                     f"{last['env_steps']:,} | {' | '.join(cells)} |")
     if records:
         parts.append("\nRecords: " + ", ".join(f"`{p.relative_to(out.parent.parent)}`" for p, _ in records) + ".")
         plot = plot_records(records, out / device_slug(records[0][1]["device"]) / "her" / "success.png")

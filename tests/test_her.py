@@ -231,6 +231,31 @@ def test_her_run_resumes_bitwise(tmp_path):
     for a, b in zip(jax.tree.leaves(resumed.result.state), jax.tree.leaves(whole.result.state), strict=True):
         assert np.asarray(a).tobytes() == np.asarray(b).tobytes()
     assert resumed.history[-1]["eval_success"] == whole.history[-1]["eval_success"]
+    # The run directory's plot has the success rate beside the return.
+    from gpu_sac.plot import load_groups
+
+    (group,) = load_groups([tmp_path / "split"])
+    assert group["success"].shape == (1, 2) and group["returns"].shape == (1, 2)
+
+
+@pytest.mark.slow
+def test_the_her_experiment_writes_records_and_renders_them(tmp_path):
+    """experiments/her.py end to end at its smoke size (every strategy on point_reach, 2 seeds)."""
+    import json
+
+    from experiments import her as experiment
+
+    assert experiment.main(["--preset", "smoke", "--out", str(tmp_path)]) == 0
+    path = next(tmp_path.glob("*/her/point_reach_smoke.json"))
+    record = json.loads(path.read_text())
+    assert set(record["arms"]) == {"future", "off", "final", "episode"}
+    assert all(len(arm["curve"][-1]["eval_success"]) == 2 for arm in record["arms"].values())
+    assert record["arms"]["off"]["config"]["her"] == "off"
+    copy = json.loads(path.read_text())
+    copy["preset"] = "cpu"
+    path.with_name("point_reach.json").write_text(json.dumps(copy))  # the renderer leaves smoke records out
+    block = experiment.render(tmp_path)
+    assert "| point_reach (FetchReach) |" in block and (path.parent / "success.png").is_file()
 
 
 def test_her_learns_point_reach_where_sparse_rewards_alone_do_not_yet():
