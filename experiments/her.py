@@ -2,7 +2,7 @@
 goal tasks this machine can train (several seeds per arm, trained as one program).
 
     python -m experiments.her                         # CPU budget: point_reach, arm_reach (~20 min on 2 cores)
-    python -m experiments.her --tasks reacher_goal    # the MJX task (Brax's reacher with goals)
+    python -m experiments.her --tasks reacher_goal --total-steps 150000   # the MJX task (~20 min)
     python -m experiments.her --render --readme README.md   # README block and plot from the records
 
 Each task runs its preset (envs/reach.py) with her = future (the HER paper's default, k = 4) and
@@ -64,6 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--preset", choices=sorted(PRESETS), default="cpu")
     parser.add_argument("--tasks", nargs="+", help="goal envs to run (default: the preset's)")
+    parser.add_argument("--total-steps", type=int, help="env steps per agent (default: each task's preset)")
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--render", action="store_true", help="train nothing; print the records as markdown, plot")
     parser.add_argument("--readme", type=Path, help=f"with --render: rewrite this file's {BEGIN} block")
@@ -75,9 +76,10 @@ def main(argv: list[str] | None = None) -> int:
             readme_block.write(args.readme, "her", block)
         return 0
     preset = PRESETS[args.preset]
+    fields = dict(preset["config"], **({} if args.total_steps is None else {"total_steps": args.total_steps}))
     for task in args.tasks or preset["tasks"]:
         strategies = ("future", "off") + (("final", "episode") if task in preset["ablate"] else ())
-        arms = {her: run_arm(task, her, preset["seeds"], preset["config"]) for her in strategies}
+        arms = {her: run_arm(task, her, preset["seeds"], fields) for her in strategies}
         record = {"schema": 1, "preset": args.preset, "task": task, "device": device_info(), "versions": versions(),
                   "arms": arms, "steps_to": {her: steps_to(arm) for her, arm in arms.items()}, "reached": REACHED}
         suffix = "" if args.preset == "cpu" else f"_{args.preset}"
