@@ -117,7 +117,7 @@ def render(out: Path) -> str:
     for _, r in records:
         arms = r["arms"]
         cells = [f"{_mean_std(arms[h]['curve'][-1]['eval_success'])}; "
-                 + ", ".join("never" if s is None else f"{s / 1000:g}k" for s in r["steps_to"][h])
+                 + ", ".join("never" if s is None else f"{round(s / 1000, 1):g}k" for s in r["steps_to"][h])
                  if h in arms else "—" for h in strategies]
         last = arms["future"]["curve"][-1]
         parts.append(f"| {r['task']} (FetchReach) | {r['device']['name']} | {len(last['eval_success'])} × "
