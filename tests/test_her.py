@@ -259,7 +259,7 @@ def test_the_her_experiment_writes_records_and_renders_them(tmp_path):
 
 
 def test_her_learns_point_reach_where_sparse_rewards_alone_do_not_yet():
-    """Measured: HER reaches 100 % success by 6 000 steps; without it 0-5 % at 12 000 (seed 0)."""
-    config = SACConfig(env="point_reach", total_steps=8_000, seed=0)
+    """Measured (experiments/her.py, seed 0): 100 % success at 6 000 steps with HER, 0 % without."""
+    config = SACConfig(env="point_reach", total_steps=6_000, seed=0)
     assert train(config).history[-1]["eval_success"] >= 0.8
     assert train(dataclasses.replace(config, her="off")).history[-1]["eval_success"] <= 0.3
