@@ -27,7 +27,6 @@ from experiments import readme_block  # noqa: E402
 from experiments.benchmark import device_info, device_slug, versions  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
-BEGIN, END = readme_block.markers("her")
 SEED_CLAIMS = {"FetchReach": 98, "FetchPush": 92, "FetchPickAndPlace": 87}
 REACHED = 0.9  # success rate that counts as solved in the table's "steps to" column
 
@@ -66,14 +65,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tasks", nargs="+", help="goal envs to run (default: the preset's)")
     parser.add_argument("--total-steps", type=int, help="env steps per agent (default: each task's preset)")
     parser.add_argument("--out", type=Path, default=RESULTS)
-    parser.add_argument("--render", action="store_true", help="train nothing; print the records as markdown, plot")
-    parser.add_argument("--readme", type=Path, help=f"with --render: rewrite this file's {BEGIN} block")
+    readme_block.add_arguments(parser, "her")
     args = parser.parse_args(argv)
-    if args.render:
-        block = render(args.out)
-        print(block)
-        if args.readme:
-            readme_block.write(args.readme, "her", block)
+    if readme_block.render_if_asked(args, "her", render):
         return 0
     preset = PRESETS[args.preset]
     fields = dict(preset["config"], **({} if args.total_steps is None else {"total_steps": args.total_steps}))

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import argparse
+from collections.abc import Callable
 from pathlib import Path
 
 
@@ -24,3 +26,20 @@ def replace(text: str, name: str, block: str) -> str:
 def write(readme: Path, name: str, block: str) -> None:
     """Replace block `name` of the file `readme` with `block`."""
     readme.write_text(replace(readme.read_text(), name, block))
+
+
+def add_arguments(parser: argparse.ArgumentParser, name: str) -> None:
+    """The --render and --readme flags of an experiment whose README block is `name`."""
+    parser.add_argument("--render", action="store_true", help="train nothing; print the records as markdown")
+    parser.add_argument("--readme", type=Path, help=f"with --render: rewrite this file's {markers(name)[0]} block")
+
+
+def render_if_asked(args: argparse.Namespace, name: str, render: Callable[[Path], str]) -> bool:
+    """With --render: print render(args.out) and, with --readme, write it into block `name`; True if so."""
+    if not args.render:
+        return False
+    block = render(args.out)
+    print(block)
+    if args.readme:
+        write(args.readme, name, block)
+    return True

@@ -34,7 +34,6 @@ from experiments import readme_block  # noqa: E402
 from experiments.benchmark import device_info, device_slug, versions  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
-BEGIN, END = readme_block.markers("transfer")
 
 # The CPU config: halfcheetah at 16 envs stepped in groups of 16, 8 updates per vectorised step (the
 # settings of the CPU benchmark, where gpu_sac reached ~3 000 by 30k steps and ~5 000 by 100k).
@@ -96,14 +95,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--preset", choices=sorted(PRESETS), default="cpu")
     parser.add_argument("--out", type=Path, default=RESULTS)
-    parser.add_argument("--render", action="store_true", help="train nothing; print the records as markdown")
-    parser.add_argument("--readme", type=Path, help=f"with --render: rewrite this file's {BEGIN} block")
+    readme_block.add_arguments(parser, "transfer")
     args = parser.parse_args(argv)
-    if args.render:
-        block = render(args.out)
-        print(block)
-        if args.readme:
-            readme_block.write(args.readme, "transfer", block)
+    if readme_block.render_if_asked(args, "transfer", render):
         return 0
     preset = PRESETS[args.preset]
     with tempfile.TemporaryDirectory(prefix="gpu_sac_transfer_") as tmp:
