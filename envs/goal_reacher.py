@@ -40,7 +40,8 @@ class GoalReacher:
     def compute_reward(self, achieved: jax.Array, desired: jax.Array) -> jax.Array:
         return sparse_reward(achieved, desired, EPSILON)
 
-    def _goal_state(self, state: Any, reward: jax.Array) -> Any:
+    def _goal_state(self, state: Any) -> Any:
+        """Brax's state with the goal observation and `success` in its info (reward left as it is)."""
         from brax import base
 
         ps = state.pipeline_state
@@ -48,15 +49,15 @@ class GoalReacher:
         target = ps.q[2:4]
         obs = {"observation": jnp.concatenate([jnp.cos(ps.q[:2]), jnp.sin(ps.q[:2]), ps.qd[:2]]),
                "achieved_goal": tip, "desired_goal": target}
-        info = dict(state.info, success=is_success(tip, target, EPSILON))
-        return state.replace(obs=obs, reward=reward, info=info)
+        return state.replace(obs=obs, info=dict(state.info, success=is_success(tip, target, EPSILON)))
 
     def reset(self, key: jax.Array) -> Any:
-        return self._goal_state(self.env.reset(key), jnp.zeros(()))
+        return self._goal_state(self.env.reset(key))  # Brax's reset reward is 0
 
     def step(self, state: Any, action: jax.Array) -> Any:
-        next_state = self.env.step(state, action)  # Brax's step reads pipeline_state, not obs
-        goal = self._goal_state(next_state, jnp.zeros(()))
+        # Brax's step reads pipeline_state, not obs; it also computes its dense observation and reward,
+        # which are replaced here (a few flops beside the physics).
+        goal = self._goal_state(self.env.step(state, action))
         return goal.replace(reward=self.compute_reward(goal.obs["achieved_goal"], goal.obs["desired_goal"]))
 
     def __getattr__(self, name: str) -> Any:  # sys, dt, ...: Brax's

@@ -120,7 +120,12 @@ def _source_buffer(state: Any, program: Any, source: dict[str, np.ndarray], sour
             raise TransferError(f"init_from buffer: {name}={getattr(source_config, name)!r} there, "
                                 f"{getattr(config, name)!r} here; a carried-over buffer needs the same")
     flat, treedef = jax.tree_util.tree_flatten_with_path(state.buffer)
-    theirs = jax.tree_util.tree_unflatten(treedef, [source[".buffer" + jax.tree_util.keystr(p)] for p, _ in flat])
+    names = [".buffer" + jax.tree_util.keystr(p) for p, _ in flat]
+    missing = [n for n in names if n not in source]
+    if missing:  # another replay variant (her's episode index, prioritised replay's sum-tree)
+        raise TransferError(f"init_from buffer: the source's replay buffer has no {missing[0]}: it was made by "
+                            f"another replay variant (her={source_config.her!r} there, {config.her!r} here)")
+    theirs = jax.tree_util.tree_unflatten(treedef, [source[n] for n in names])
     if mesh.layout(source_config).data_parallel:
         theirs = mesh.buffer_to_single(theirs, source_config, source_config.num_devices)
     if mesh.layout(config).data_parallel:

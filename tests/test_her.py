@@ -238,6 +238,15 @@ def test_her_run_resumes_bitwise(tmp_path):
     assert group["success"].shape == (1, 2) and group["returns"].shape == (1, 2)
 
 
+def test_init_buffer_refuses_a_buffer_of_another_replay_variant(tmp_path):
+    from gpu_sac.transfer import InitFrom, TransferError
+
+    quiet = RunOptions(progress="none", video=False, tensorboard=False, run_dir=str(tmp_path / "plain"))
+    run_experiment(her_config(total_steps=200, her="off"), quiet)
+    with pytest.raises(TransferError, match="another replay variant \\(her='off' there, 'future' here\\)"):
+        train(her_config(total_steps=200), init_from=InitFrom(str(tmp_path / "plain"), buffer=True))
+
+
 @pytest.mark.slow
 def test_the_her_experiment_writes_records_and_renders_them(tmp_path):
     """experiments/her.py end to end at its smoke size (every strategy on point_reach, 2 seeds)."""
