@@ -177,6 +177,21 @@ def brax_bytes_per_transition(obs_dim: int, act_dim: int) -> int:
     return 4 * (2 * obs_dim + act_dim + 3)
 
 
+def train(config: Any, env: Any, *, num_timesteps: int, num_evals: int, num_eval_envs: int, seed: int,
+          eval_env: Any, progress_fn: Callable[[int, dict[str, Any]], None]) -> Any:
+    """`brax.training.agents.sac.train` on `env` at `config`'s settings (`brax_kwargs`), with Brax's
+    training wrappers for env's family and deterministic evaluation on eval_env; progress_fn(step,
+    metrics) after each evaluation (the first before training). Returns what Brax returns."""
+    from brax.training.agents.sac import train as sac_train
+
+    with patched_jax():
+        return sac_train.train(
+            environment=env, num_timesteps=num_timesteps, wrap_env_fn=_wrap_fn(env), num_evals=num_evals,
+            num_eval_envs=num_eval_envs, seed=seed, deterministic_eval=True, progress_fn=progress_fn,
+            eval_env=eval_env, **brax_kwargs(config),
+        )
+
+
 def run_brax_sac(
     config: Any,
     env: Any,
@@ -197,8 +212,6 @@ def run_brax_sac(
     on_epoch(record) runs after each epoch (and its evaluation), before the next epoch's clock
     starts; record: env_steps, sps, epoch_s, walltime, live_bytes (all live device arrays).
     """
-    from brax.training.agents.sac import train as sac_train
-
     if epochs < 2:
         raise ValueError("epochs must be >= 2 (the first one compiles)")
     n = config.num_envs
@@ -221,21 +234,13 @@ def run_brax_sac(
         if on_epoch is not None:
             on_epoch(record)
 
-    eval_env = env if real_eval else stub_eval_env(env)
     start = time.perf_counter()
-    with patched_jax():
-        sac_train.train(
-            environment=env,
-            num_timesteps=num_timesteps,
-            wrap_env_fn=_wrap_fn(env),
-            num_evals=epochs + 1,  # one initial evaluation, then one after each epoch
-            num_eval_envs=num_eval_envs,
-            seed=seed,
-            deterministic_eval=True,
-            progress_fn=progress,
-            eval_env=eval_env,
-            **brax_kwargs(config),
-        )
+    train(
+        config, env, num_timesteps=num_timesteps,
+        num_evals=epochs + 1,  # one initial evaluation, then one after each epoch
+        num_eval_envs=num_eval_envs, seed=seed, eval_env=env if real_eval else stub_eval_env(env),
+        progress_fn=progress,
+    )
     wall_s = time.perf_counter() - start
     epoch_s = [r["epoch_s"] for r in records]
     steady = epoch_s[1:]
