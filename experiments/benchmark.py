@@ -189,6 +189,20 @@ CHEETAH_RUN_GPU = Case(
     description="Playground CheetahRun (MJX), Playground's published DM Control SAC config",
 )
 
+# halfcheetah (Brax, MJX) at the same config on a GPU: where the time-to-score run's time goes.
+HALFCHEETAH_GPU = Case(
+    name="halfcheetah-gpu",
+    env="halfcheetah",
+    config=PLAYGROUND_SAC,
+    num_envs=(128,),
+    updates=(8,),
+    updates_at=128,
+    seeds=(1,),
+    seeds_at=128,
+    collect_at=(128,),
+    description="Brax halfcheetah (MJX), Playground's published DM Control SAC config",
+)
+
 PRESETS: dict[str, Preset] = {
     "cpu": Preset(
         cases=(HALFCHEETAH_CPU, full_replay(HALFCHEETAH_CPU, "halfcheetah-cpu-full-replay")),
@@ -220,6 +234,7 @@ PRESETS: dict[str, Preset] = {
                 description="Playground HumanoidWalk (MJX), Playground's published DM Control SAC config",
             ),
             full_replay(CHEETAH_RUN_GPU, "CheetahRun-playground-full-replay"),
+            HALFCHEETAH_GPU,
         ),
         chunk_steps=0,
         min_iterations=100,
