@@ -32,13 +32,15 @@ from envs.playground_envs import PLAYGROUND_ENVS
 
 @dataclasses.dataclass(frozen=True)
 class EnvSpec:
-    """One registered env: make(**options) -> env; preset: the SACConfig fields it sets."""
+    """One registered env: make(**options) -> env; preset: the SACConfig fields it sets (on a GPU, and on
+    a CPU where cpu_preset does not replace them: SACConfig.preset picks)."""
 
     name: str
     family: str
     make: Callable[..., Any]
     preset: Mapping[str, Any]
     options: tuple[str, ...] = ()  # SACConfig fields passed to make() by make_env
+    cpu_preset: Mapping[str, Any] = dataclasses.field(default_factory=dict)  # replaces preset's fields on a CPU
     goal: bool = False  # a goal env (flat, with a GoalSpec): hindsight relabelling can run on it
 
 
@@ -59,10 +61,11 @@ def register(spec: EnvSpec) -> None:
 register(EnvSpec("pendulum", "pure_jax", lambda: pendulum.Pendulum(), pendulum.PRESET))
 for _name in BRAX_ENVS:
     register(EnvSpec(_name, "brax", lambda _n=_name, **options: brax_envs.make_brax(_n, **options),
-                     brax_envs.preset(_name), options=("brax_backend", *brax_envs.DYNAMICS)))
+                     brax_envs.preset(_name), options=("brax_backend", *brax_envs.DYNAMICS),
+                     cpu_preset=brax_envs.CPU))
 for _name in PLAYGROUND_ENVS:
     register(EnvSpec(_name, "playground", lambda impl="jax", _n=_name: playground_envs.make_playground(_n, impl=impl),
-                     playground_envs.preset(_name), options=("playground_impl",)))
+                     playground_envs.preset(_name), options=("playground_impl",), cpu_preset=brax_envs.CPU))
 register(EnvSpec("point_reach", "pure_jax", lambda: goal.flatten(reach.PointReach()), reach.PRESET, goal=True))
 register(EnvSpec("arm_reach", "pure_jax", lambda: goal.flatten(reach.ArmReach()), reach.PRESET, goal=True))
 register(EnvSpec("reacher_goal", "brax", lambda backend="mjx": goal.flatten(goal_reacher.GoalReacher(backend)),
@@ -85,9 +88,11 @@ def spec(name: str) -> EnvSpec:
     return REGISTRY[name]
 
 
-def preset(name: str) -> dict[str, Any]:
-    """The SACConfig fields that env `name` sets on top of the seed's defaults."""
-    return dict(spec(name).preset)
+def preset(name: str, platform: str = "gpu") -> dict[str, Any]:
+    """The SACConfig fields that env `name` sets on top of the seed's defaults, on platform "gpu" or
+    "cpu" (its cpu_preset over its preset)."""
+    s = spec(name)
+    return {**s.preset, **(s.cpu_preset if platform == "cpu" else {})}
 
 
 def make_env(config: Any) -> Any:

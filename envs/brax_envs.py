@@ -19,6 +19,23 @@ BRAX_ENVS = (
 # 1 000-step episodes.
 BRAX = dict(PLAYGROUND_DM_CONTROL, total_steps=1_000_000, steps_per_chunk=100_000)
 
+# On a CPU (SACConfig.preset "cpu", the default there), the MJX envs (Brax and Playground) replace the
+# run's size with this one, chosen for wall-clock to a return on a 2-core CPU. Only the fields that size
+# the run change; learning settings (γ, learning rates, reward scale, LayerNorm, ...) stay the env's.
+# Chosen by `python -m experiments.time_to_score --preset sweep-cpu --cases halfcheetah-sweep` (records:
+# experiments/results/cpu-amd-epyc-2c/time_to_score/halfcheetah-sweep/): PLACEHOLDER.
+CPU = dict(
+    total_steps=100_000,
+    steps_per_chunk=10_000,
+    num_envs=16,
+    env_group_size=16,  # MJX steps ~3x faster per env in sequential groups of 16 on a CPU (see Throughput)
+    grad_updates_per_step=8,
+    batch_size=256,
+    buffer_size=1_000_000,
+    start_steps=5_000,
+    min_replay_size=5_000,
+)
+
 # Brax's own SAC settings where Brax publishes them: the training notebook
 # (brax/notebooks/training.ipynb, `train_fn` dict) trains hopper and walker2d with SAC (its other
 # envs with PPO). Brax's names: learning_rate (all three optimisers), discounting → gamma,

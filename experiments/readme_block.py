@@ -43,3 +43,10 @@ def render_if_asked(args: argparse.Namespace, name: str, render: Callable[[Path]
     if args.readme:
         write(args.readme, name, block)
     return True
+
+
+def link(path: Path) -> str:
+    """path as the README links it: relative to the project root where it lies inside it."""
+    root = Path(__file__).resolve().parent.parent
+    path = path.resolve()
+    return path.relative_to(root).as_posix() if path.is_relative_to(root) else str(path)

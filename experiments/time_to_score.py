@@ -31,6 +31,7 @@ import argparse
 import contextlib
 import dataclasses
 import datetime
+import itertools
 import json
 import math
 import sys
@@ -41,7 +42,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a checkout without installing
 
 from experiments import readme_block  # noqa: E402
-from experiments.benchmark import device_info, device_slug, versions  # noqa: E402
+from experiments.benchmark import CpuMonitor, device_info, device_slug, versions  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 TRAINERS = ("gpu_sac", "brax_sac")
@@ -67,26 +68,49 @@ class Case:
     eval_episodes: int
     arms: tuple[Arm, ...]
     seeds: int = 3
+    stop_when_reached: bool = False  # end a run at its first evaluation at or above the last threshold (sweeps)
 
 
 # The CPU settings of the issue's side-by-side run: the Playground DM Control SAC config scaled
 # down for a 2-core CPU (16 envs, batch 256, replay 10⁶, 5 000 random steps, lr 1e-3); Brax's α
 # learning rate is fixed at 3e-4, so ours is set to it in the "same" arm.
 HALFCHEETAH_CPU_SAME = dict(
-    num_envs=16, grad_updates_per_step=8, batch_size=256, buffer_size=1_000_000, start_steps=5_000,
+    preset="cpu", num_envs=16, grad_updates_per_step=8, batch_size=256, buffer_size=1_000_000, start_steps=5_000,
     min_replay_size=5_000, actor_lr=1e-3, critic_lr=1e-3, alpha_lr=3e-4, env_group_size=16,
 )
 # Playground's DM Control SAC config (envs/playground_envs.py, the Brax envs' preset), α lr as Brax's.
-PLAYGROUND_SAME = dict(alpha_lr=3e-4)
+PLAYGROUND_SAME = dict(preset="gpu", alpha_lr=3e-4)
+
+def sweep(name: str, env: str, grid: dict[str, tuple], base: dict[str, Any], **case: Any) -> Case:
+    """A case whose arms are gpu_sac at every point of a grid of SACConfig fields over `base` (one
+    arm per point, named by its values), each run stopping once it reaches the last threshold: the
+    wall-clock sweep behind a preset."""
+    points = [dict(zip(grid, values, strict=True)) for values in itertools.product(*grid.values())]
+    arms = tuple(
+        Arm("_".join(f"{_SHORT.get(k, k)}{v}" for k, v in p.items()), ("gpu_sac",), dict(base, **p),
+            f"sweep of {', '.join(grid)}")
+        for p in points
+    )
+    return Case(name, env, arms=arms, stop_when_reached=True, **case)
+
+
+_SHORT = {"num_envs": "n", "grad_updates_per_step": "u", "batch_size": "b"}
 
 PRESETS: dict[str, tuple[Case, ...]] = {
     "cpu": (
         Case("pendulum", "pendulum", (-400.0, -200.0), budget_s=60, total_steps=20_000, eval_every=1_000,
-             eval_episodes=10, arms=(Arm("same", TRAINERS, {"alpha_lr": 3e-4}, "gpu_sac's pendulum preset"),),
-             seeds=5),
+             eval_episodes=10, seeds=5,
+             arms=(Arm("same", TRAINERS, {"alpha_lr": 3e-4}, "gpu_sac's pendulum preset, α lr 3e-4 as Brax's"),
+                   Arm("preset", ("gpu_sac",), {}, "gpu_sac's pendulum preset as it is"),
+                   Arm("batch64", ("gpu_sac",), {"batch_size": 64},
+                       "the preset with batch 64, the sweep's fastest point (pendulum-sweep n4_u4_b64)"))),
         Case("halfcheetah-cpu", "halfcheetah", (1_000.0, 3_000.0, 5_000.0, 7_200.0), budget_s=900,
              total_steps=100_000, eval_every=10_000, eval_episodes=10,
-             arms=(Arm("same", TRAINERS, HALFCHEETAH_CPU_SAME, "issue 9's CPU settings (16 envs, 8 updates/step)"),)),
+             arms=(Arm("same", TRAINERS, HALFCHEETAH_CPU_SAME, "issue 9's CPU settings (16 envs, 8 updates/step)"),
+                   Arm("preset", ("gpu_sac",), dict(preset="cpu"), "gpu_sac's CPU preset (envs/brax_envs.py CPU)"),
+                   Arm("playground", ("brax_sac",), PLAYGROUND_SAME,
+                       "Brax publishes no halfcheetah SAC settings: Playground's DM Control SAC config "
+                       "(128 envs, 8 updates/step, batch 512)"))),
     ),
     "gpu": (
         Case("halfcheetah-gpu", "halfcheetah", (1_000.0, 3_000.0, 5_000.0, 7_200.0, 10_214.0), budget_s=200,
@@ -99,6 +123,16 @@ PRESETS: dict[str, tuple[Case, ...]] = {
         Case("CheetahRun-gpu", "CheetahRun", (200.0, 400.0, 600.0), budget_s=90, total_steps=10_000_000,
              eval_every=100_000, eval_episodes=16,
              arms=(Arm("same", TRAINERS, PLAYGROUND_SAME, "Playground's DM Control SAC config"),), seeds=1),
+    ),
+    # Wall-clock sweeps (gpu_sac alone, one seed per point): the records the presets cite.
+    "sweep-cpu": (
+        sweep("pendulum-sweep", "pendulum", dict(num_envs=(4, 16, 64), grad_updates_per_step=(1, 4),
+                                                 batch_size=(64, 256)),
+              base={}, thresholds=(-400.0, -200.0), budget_s=60, total_steps=20_000, eval_every=500,
+              eval_episodes=10, seeds=1),
+        sweep("halfcheetah-sweep", "halfcheetah", dict(num_envs=(16, 32, 64), grad_updates_per_step=(4, 8)),
+              base={k: v for k, v in HALFCHEETAH_CPU_SAME.items() if k != "alpha_lr"}, thresholds=(1_000.0, 3_000.0),
+              budget_s=400, total_steps=200_000, eval_every=10_000, eval_episodes=10, seeds=1),
     ),
     "smoke": (
         Case("pendulum-smoke", "pendulum", (-1_000.0, -200.0), budget_s=60, total_steps=1_024, eval_every=256,
@@ -122,7 +156,7 @@ def sac_config(case: Case, arm: Arm, seed: int):
                      eval_episodes=case.eval_episodes, **arm.config)
 
 
-def run_gpu_sac(config, budget_s: float) -> list[dict[str, Any]]:
+def run_gpu_sac(config, budget_s: float, goal: float = math.inf) -> list[dict[str, Any]]:
     """Train with gpu_sac.train, one point per chunk (each chunk ends with an evaluation)."""
     from gpu_sac import train
 
@@ -131,7 +165,7 @@ def run_gpu_sac(config, budget_s: float) -> list[dict[str, Any]]:
 
     def on_chunk(state, record):
         curve.append(point(record["env_steps"], time.perf_counter() - start, record["eval_return"]))
-        if curve[-1]["wall_s"] >= budget_s:
+        if done(curve[-1], budget_s, goal):
             raise BudgetReached
 
     with contextlib.suppress(BudgetReached):
@@ -139,7 +173,7 @@ def run_gpu_sac(config, budget_s: float) -> list[dict[str, Any]]:
     return curve
 
 
-def run_brax_sac(config, budget_s: float) -> list[dict[str, Any]]:
+def run_brax_sac(config, budget_s: float, goal: float = math.inf) -> list[dict[str, Any]]:
     """Train with Brax's SAC at the config's settings (`brax_sac_compat.brax_kwargs`), evaluating
     eval_episodes envs every steps_per_chunk env steps, one point per evaluation."""
     import envs
@@ -150,7 +184,7 @@ def run_brax_sac(config, budget_s: float) -> list[dict[str, Any]]:
 
     def progress(step: int, metrics: dict[str, Any]) -> None:
         curve.append(point(int(step), time.perf_counter() - start, float(metrics["eval/episode_reward"])))
-        if curve[-1]["wall_s"] >= budget_s:
+        if done(curve[-1], budget_s, goal):
             raise BudgetReached
 
     env = envs.make(config.env)
@@ -163,6 +197,11 @@ def run_brax_sac(config, budget_s: float) -> list[dict[str, Any]]:
 
 
 RUNNERS = {"gpu_sac": run_gpu_sac, "brax_sac": run_brax_sac}
+
+
+def done(last: dict[str, Any], budget_s: float, goal: float) -> bool:
+    """Whether a run stops after this evaluation: its budget is spent or its goal return reached."""
+    return last["wall_s"] >= budget_s or (last["eval_return"] is not None and last["eval_return"] >= goal)
 
 
 def point(env_steps: int, wall_s: float, eval_return: Any) -> dict[str, Any]:
@@ -184,7 +223,9 @@ def record_path(out: Path, device: dict, case: Case, arm: Arm, trainer: str, see
 
 def run_one(case: Case, arm: Arm, trainer: str, seed: int, budget_s: float, device: dict) -> dict[str, Any]:
     config = sac_config(case, arm, seed)
-    curve = RUNNERS[trainer](config, budget_s)
+    before = CpuMonitor.snap()
+    curve = RUNNERS[trainer](config, budget_s, max(case.thresholds) if case.stop_when_reached else math.inf)
+    foreign, _ = CpuMonitor.shares(before, CpuMonitor.snap())
     return {
         "what": "time to score: deterministic eval return against wall-clock from the start of the run",
         "case": case.name,
@@ -198,6 +239,8 @@ def run_one(case: Case, arm: Arm, trainer: str, seed: int, budget_s: float, devi
         "versions": versions(),
         "config": config.to_dict(),
         "budget_s": budget_s,
+        # Share of the CPUs other processes used during the run: a timing taken under load shows as such.
+        "foreign_cpu_share": foreign,
         "total_steps": case.total_steps,
         "eval_every": case.eval_every,
         "eval_episodes": case.eval_episodes,
@@ -224,6 +267,7 @@ def main(argv: list[str] | None = None) -> int:
                                      formatter_class=argparse.RawTextHelpFormatter)
     parser.add_argument("--preset", choices=sorted(PRESETS), default="cpu")
     parser.add_argument("--cases", nargs="*", help="case names of the preset (default: all)")
+    parser.add_argument("--arms", nargs="*", help="arm names of those cases (default: all)")
     parser.add_argument("--trainers", nargs="*", default=list(TRAINERS), choices=TRAINERS)
     parser.add_argument("--seeds", type=int, help="seeds per run (default: the case's)")
     parser.add_argument("--budget-s", type=float, help="wall-clock budget per run (default: the case's)")
@@ -240,6 +284,8 @@ def main(argv: list[str] | None = None) -> int:
     device = device_info()
     start = time.perf_counter()
     for case, arm, trainer, seed in plan(cases, tuple(args.trainers), args.seeds):
+        if args.arms and arm.name not in args.arms:
+            continue
         path = record_path(args.out, device, case, arm, trainer, seed)
         if path.exists() and not args.force:
             print(f"exists, skipped: {path}", flush=True)
@@ -259,8 +305,133 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def load(out: Path) -> dict[tuple[str, str], list[dict[str, Any]]]:
+    """Every record under out, grouped by (device folder, case)."""
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for path in sorted(out.glob("*/time_to_score/*/*.json")):
+        record = json.loads(path.read_text())
+        record["path"] = path
+        groups.setdefault((path.parts[-4], record["case"]), []).append(record)
+    return groups
+
+
+def _median(values: list[float]) -> float:
+    values = sorted(values)
+    mid = len(values) // 2
+    return values[mid] if len(values) % 2 else (values[mid - 1] + values[mid]) / 2
+
+
+def time_to(runs: list[dict[str, Any]], threshold: str) -> tuple[float, int]:
+    """Median wall_s to the threshold over runs, a run that never reached it counting as infinite
+    (so the median is infinite when half or more fell short), and how many reached it."""
+    times = [r["thresholds"][threshold]["wall_s"] if r["thresholds"][threshold] else math.inf for r in runs]
+    return _median(times), sum(t < math.inf for t in times)
+
+
+def _cell(runs: list[dict[str, Any]], threshold: str) -> str:
+    median, hits = time_to(runs, threshold)
+    return f"{'—' if median == math.inf else f'{median:.0f} s'} ({hits}/{len(runs)})"
+
+
+def _ratio(slow: list[dict[str, Any]], fast: list[dict[str, Any]], threshold: str) -> str:
+    """Brax's median time over gpu_sac's; '> x' when Brax's runs stopped at their budget first."""
+    fast_t, _ = time_to(fast, threshold)
+    slow_t, _ = time_to(slow, threshold)
+    if fast_t == math.inf:
+        return "—"
+    if slow_t == math.inf:
+        return f"> {max(r['curve'][-1]['wall_s'] for r in slow) / fast_t:.1f}×"
+    return f"{slow_t / fast_t:.1f}×"
+
+
+def render_case(device: str, case: str, runs: list[dict[str, Any]], out: Path) -> list[str]:
+    """The markdown of one case: a row per (arm, trainer), the ratio of the same-config arm, a plot."""
+    thresholds = list(runs[0]["thresholds"])
+    first = runs[0]
+    c = first["config"]
+    lines = [
+        f"**{first['env']}** on {first['device']['name']} ({case}): {c['num_envs']} envs, "
+        f"{c['grad_updates_per_step']} updates per vectorised step, batch {c['batch_size']}; each run stops at "
+        f"{first['total_steps']:,} env steps or at the first evaluation after {first['budget_s']:.0f} s; "
+        f"{first['eval_episodes']} deterministic episodes every {first['eval_every']:,} env steps (their time "
+        "counted). Time from the start of the run, compile included, to the first evaluation at or above "
+        "each return (median over seeds; reached/run):",
+        "",
+        "| arm | trainer | " + " | ".join(f"≥ {float(t):,.0f}" for t in thresholds)
+        + " | return at the end (mean ± std) | env steps at the end |",
+        "|---" * (len(thresholds) + 4) + "|",
+    ]
+    arms: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for r in runs:
+        arms.setdefault((r["arm"], r["trainer"]), []).append(r)
+    for (arm, trainer), group in sorted(arms.items()):
+        ends = [r["return_at_budget"] for r in group if r["return_at_budget"] is not None]
+        mean = sum(ends) / len(ends) if ends else math.nan
+        std = (sum((x - mean) ** 2 for x in ends) / len(ends)) ** 0.5 if ends else math.nan
+        steps = ", ".join(f"{r['curve'][-1]['env_steps']:,}" for r in group if r["curve"])
+        lines.append(f"| {arm} | {trainer} | " + " | ".join(_cell(group, t) for t in thresholds)
+                     + f" | {mean:.0f} ± {std:.0f} | {steps} |")
+    for arm in sorted({a for a, _ in arms}):
+        if (arm, "gpu_sac") in arms and (arm, "brax_sac") in arms:
+            ratios = [_ratio(arms[(arm, "brax_sac")], arms[(arm, "gpu_sac")], t) for t in thresholds]
+            lines.append(f"| {arm} | Brax ÷ gpu_sac | " + " | ".join(ratios) + " | | |")
+    loaded = [r for r in runs if (r.get("foreign_cpu_share") or 0) > 0.1]
+    if loaded:
+        lines += ["", "Taken while other processes used over 10 % of the CPUs (slower than on a quiet machine): "
+                  + ", ".join(f"{r['arm']} {r['trainer']} seed {r['seed']} ({r['foreign_cpu_share']:.0%})"
+                              for r in loaded) + "."]
+    sources = sorted({(r["arm"], r["arm_source"]) for r in runs})
+    lines += ["", "Arms: " + "; ".join(f"{a}: {s}" for a, s in sources) + "."]
+    png = out / device / "time_to_score" / f"{case}.png"
+    plot(runs, png)
+    lines += ["", f"![{case}: eval return against wall-clock]({readme_block.link(png)})", ""]
+    return lines
+
+
 def render(out: Path) -> str:
-    raise NotImplementedError
+    """The README block: every case's table and plot, from the records under out."""
+    lines = ["<!-- generated by `python -m experiments.time_to_score --render --readme README.md` -->", ""]
+    groups = load(out)
+    if not groups:
+        return "\n".join(lines + ["No records yet.", ""])
+    for (device, case), runs in sorted(groups.items()):
+        lines += render_case(device, case, runs, out)
+    return "\n".join(lines)
+
+
+def plot(runs: list[dict[str, Any]], path: Path) -> None:
+    """Eval return against wall-clock seconds (left) and env steps (right), one line per run."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    colours = {"gpu_sac": "tab:blue", "brax_sac": "tab:orange"}
+    styles = ["-", "--", ":", "-."]
+    arms = sorted({r["arm"] for r in runs})
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6), sharey=True)
+    labelled: set[tuple[str, str]] = set()
+    for r in runs:
+        pts = [p for p in r["curve"] if p["eval_return"] is not None]
+        key = (r["arm"], r["trainer"])
+        label = None if key in labelled else f"{r['trainer']} ({r['arm']})"
+        labelled.add(key)
+        style = dict(color=colours.get(r["trainer"]), ls=styles[arms.index(r["arm"]) % len(styles)], lw=1.2)
+        axes[0].plot([p["wall_s"] for p in pts], [p["eval_return"] for p in pts], label=label, **style)
+        axes[1].plot([p["env_steps"] for p in pts], [p["eval_return"] for p in pts], **style)
+    for t in map(float, runs[0]["thresholds"]):
+        for ax in axes:
+            ax.axhline(t, color="grey", lw=0.6, ls=":")
+    axes[0].set(xlabel="wall-clock seconds from the start (compile included)", ylabel="deterministic eval return")
+    axes[1].set(xlabel="env steps")
+    axes[0].legend(loc="lower right", fontsize=8)
+    fig.suptitle(f"{runs[0]['env']} — {runs[0]['device']['name']}")
+    for ax in axes:
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
 
 
 if __name__ == "__main__":

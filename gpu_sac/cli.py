@@ -90,9 +90,10 @@ class TrainArgs:
 
 
 TRAIN_DESCRIPTION = """Train SAC. Defaults shown are the preset of the env given by --env (pendulum when none is
-given); `--env NAME --help` shows another env's. Every flag overrides its preset value. Resume a run
-with `--resume RUN_DIR` (its config is kept; --total-steps may grow). Ctrl-C stops at the end of the
-chunk after a checkpoint; Ctrl-C twice quits at once. Envs: {envs}."""
+given) for this machine (`--preset cpu|gpu` shows the other); `--env NAME --help` shows another env's.
+Every flag overrides its preset value. Resume a run with `--resume RUN_DIR` (its config is kept;
+--total-steps may grow). Ctrl-C stops at the end of the chunk after a checkpoint; Ctrl-C twice quits at
+once. Envs: {envs}."""
 
 
 def parse_train_args(argv: list[str], prog: str = "train.py") -> tuple[Any, Any]:
@@ -109,6 +110,7 @@ def parse_train_command(argv: list[str], prog: str = "train.py") -> TrainArgs:
 
     pre = argparse.ArgumentParser(add_help=False)
     pre.add_argument("--env")
+    pre.add_argument("--preset", choices=("auto", "cpu", "gpu"))
     pre.add_argument("--resume")
     known, _ = pre.parse_known_args(argv)
     if known.resume:
@@ -119,7 +121,7 @@ def parse_train_command(argv: list[str], prog: str = "train.py") -> TrainArgs:
         config = config_from_dict(record["config"])
         options = dataclasses.replace(stored_options(record), run_dir=None)
     else:
-        config = SACConfig(env=known.env or "pendulum")
+        config = SACConfig(env=known.env or "pendulum", preset=known.preset or "auto")
         options = RunOptions()
     with _one_line_errors():
         args = tyro.cli(

@@ -1,7 +1,8 @@
 """SACConfig: the frozen, validated configuration of one training run.
 
-`SACConfig(env=name, **fields)` takes the env's preset (`envs.preset`, from the env family's module) for
-every field the caller does not pass, and the seed's defaults (`SEED_DEFAULTS`, from `seed/sac.md` §5)
+`SACConfig(env=name, **fields)` takes the env's preset (`envs.preset`, from the env family's module; its
+CPU or GPU preset, as `preset` picks: by JAX's default backend unless set) for every field the caller
+does not pass, and the seed's defaults (`SEED_DEFAULTS`, from `seed/sac.md` §5)
 for every field the preset does not set. The config is validated once, here, before anything is
 compiled: a bad value raises `ConfigError` naming the field, the value and what is allowed.
 
@@ -9,7 +10,7 @@ Each field is declared once, in SACConfig: its type (a Literal's arguments are i
 default and its check (`option(...)`), and its docstring (tyro shows it in --help). `SEED_DEFAULTS`
 and the per-field checks are read from those declarations.
 
-Changing env with `dataclasses.replace(config, env=other)` gives `other`'s preset (or the seed's
+Changing env (or preset) with `dataclasses.replace(config, env=other)` gives `other`'s preset (or the seed's
 default) to every field that was filled from the old env's preset or the seed's defaults; a field the
 caller set, when the config was made or in that replace call, keeps its value. (A field passed to the
 replace call with exactly the value the old preset gave it cannot be told from one carried over: it
@@ -98,6 +99,7 @@ class PresetFill:
     """Which fields of a config were filled (not set by the caller), for which env, with what value."""
 
     env: str
+    platform: str  # "cpu" or "gpu": which of the env's presets
     values: tuple[tuple[str, Any], ...]  # (field, value) pairs: a tuple, so that configs pickle and deepcopy
 
 
@@ -114,6 +116,10 @@ class SACConfig:
 
     env: str = "pendulum"
     """Environment name; `envs.names()` lists them. Picks the preset for the fields not passed."""
+    preset: Literal["auto", "cpu", "gpu"] = "auto"
+    """Which of the env's presets fills the fields not passed: cpu (sized for a few CPU cores, tuned for
+    wall-clock there), gpu (the massively parallel settings), auto: by JAX's default backend (cpu on a
+    CPU, gpu on anything else). Envs with one preset (pendulum, the reaching tasks) use it for both."""
     seed: int = option(0, COUNT)
     """PRNG seed. With num_seeds = S, agents use seeds seed, seed + 1, ..., seed + S - 1."""
     num_seeds: int = option(1, POSITIVE_INT)
@@ -230,6 +236,8 @@ class SACConfig:
 
     def __post_init__(self, _preset_fill: PresetFill | None) -> None:
         _check_env_name(self.env)
+        if self.preset not in ("auto", "cpu", "gpu"):
+            _fail("preset", self.preset, "must be one of 'auto', 'cpu', 'gpu'")
         import envs
 
         if isinstance(self.hidden_sizes, list):
@@ -238,16 +246,24 @@ class SACConfig:
         # Fields that still hold the value filled in for the config this one was replaced from.
         filled = {} if old is None else {
             name: value for name, value in old.values if _same(getattr(self, name), value)}
-        if old is not None and old.env != self.env:
+        platform = preset_platform(self.preset)
+        if old is not None and (old.env, old.platform) != (self.env, platform):
             for name in filled:
                 object.__setattr__(self, name, UNSET)
             filled = {}
-        preset = envs.preset(self.env)
+        preset = envs.preset(self.env, platform)
         for name, seed_default in SEED_DEFAULTS.items():
             if getattr(self, name) is UNSET:
                 filled[name] = preset.get(name, seed_default)
                 object.__setattr__(self, name, filled[name])
-        object.__setattr__(self, "_preset_fill", PresetFill(self.env, tuple(filled.items())))
+        if filled.get("env_group_size") is not None:
+            # A preset's group size (CPU presets step MJX envs in groups of 16) shrinks to one that divides
+            # the envs on a device, so that `--num-envs 4` alone runs; a group size the caller sets is
+            # checked as it is.
+            envs_per_device = max(1, self.num_seeds * self.num_envs // self.num_devices)
+            filled["env_group_size"] = math.gcd(filled["env_group_size"], envs_per_device)
+            object.__setattr__(self, "env_group_size", filled["env_group_size"])
+        object.__setattr__(self, "_preset_fill", PresetFill(self.env, platform, tuple(filled.items())))
         validate(self)
 
     # Derived sizes, computed in one place so that the trainer and the CLI agree.
@@ -288,6 +304,15 @@ class SACConfig:
         out = dataclasses.asdict(self)
         out["hidden_sizes"] = list(self.hidden_sizes)
         return out
+
+
+def preset_platform(preset: str) -> str:
+    """The env preset that SACConfig.preset picks: "cpu" or "gpu" ("auto": by JAX's default backend)."""
+    if preset != "auto":
+        return preset
+    import jax
+
+    return "cpu" if jax.default_backend() == "cpu" else "gpu"
 
 
 def _same(a: Any, b: Any) -> bool:

@@ -83,7 +83,7 @@ def test_gpu_preset_is_playgrounds_published_sac_config():
     case = next(c for c in benchmark.PRESETS["gpu"].cases if c.env == "CheetahRun")
     point = benchmark.Point("gpu_sac", 128, 8, 1)
     config = benchmark.sac_config(case, point, iterations=100, warmup=1, repeats=1)
-    published = SACConfig(env="CheetahRun")  # gpu_sac's preset: Playground's brax_sac_config
+    published = SACConfig(env="CheetahRun", preset="gpu")  # gpu_sac's preset: Playground's brax_sac_config
     for name in ("num_envs", "batch_size", "grad_updates_per_step", "buffer_size", "min_replay_size",
                  "critic_layer_norm", "normalize_observations", "hidden_sizes", "gamma", "tau", "episode_length"):
         assert getattr(config, name) == getattr(published, name), name

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import envs
 from gpu_sac import SACConfig
 from gpu_sac import checkpoint as ckpt
 from gpu_sac.cli import EXIT_DIVERGED, EXIT_INTERRUPTED, EXIT_MEMORY, EXIT_USAGE, parse_train_args, train_main
@@ -31,7 +32,7 @@ def flag(name: str) -> str:
 
 def test_help_lists_every_config_field_with_the_env_presets_defaults(capsys):
     with pytest.raises(SystemExit) as exit_:
-        parse_train_args(["--env", "halfcheetah", "--help"])
+        parse_train_args(["--env", "halfcheetah", "--preset", "gpu", "--help"])
     assert exit_.value.code == 0
     text = capsys.readouterr().out
     for field in dataclasses.fields(SACConfig):
@@ -39,7 +40,7 @@ def test_help_lists_every_config_field_with_the_env_presets_defaults(capsys):
     for name in ("--run-dir", "--resume", "--checkpoint-every", "--keep-checkpoints", "--no-checkpoint-buffer",
                  "--quiet", "--progress", "--no-video"):
         assert name in text
-    # Defaults shown are halfcheetah's preset (Playground's DM Control SAC config), not the seed's.
+    # Defaults shown are halfcheetah's GPU preset (Playground's DM Control SAC config), not the seed's.
     assert "(default: 4194304)" in text and "(default: 128)" in text
     assert "Polyak rate" in text  # field docs
 
@@ -53,7 +54,8 @@ def test_flags_override_the_preset_one_by_one():
     expected = SACConfig(env="halfcheetah", num_envs=16, hidden_sizes=(64, 64, 64), max_grad_norm=1.0,
                          critic_layer_norm=False, target_entropy=-3.0, actor_q="mean")
     assert config == expected
-    assert config.batch_size == 512 and config.normalize_observations  # the rest: the preset
+    assert config.batch_size == envs.preset("halfcheetah", "cpu")["batch_size"]  # the rest: the (CPU) preset
+    assert config.normalize_observations
     assert options.run_dir == "x" and options.quiet and options.checkpoint_every == 5000
     config, _ = parse_train_args([])
     assert config == SACConfig(env="pendulum")

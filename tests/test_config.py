@@ -3,6 +3,7 @@ for bad input before anything compiles."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import warnings
 
@@ -37,7 +38,7 @@ def test_preset_fills_fields_the_caller_did_not_pass():
     assert c.total_steps == 5_000  # caller wins
     assert c.start_steps == 1_000 and c.episode_length == 200  # preset
     assert c.gamma == 0.99 and c.tau == 0.005  # seed defaults where the preset is silent
-    p = SACConfig(env="CheetahRun")
+    p = SACConfig(env="CheetahRun", preset="gpu")
     assert (p.num_envs, p.batch_size, p.grad_updates_per_step, p.buffer_size) == (128, 512, 8, 4_194_304)
     assert p.critic_layer_norm and p.normalize_observations and p.actor_lr == 1e-3
     assert SACConfig(env="CheetahRun", num_envs=16).num_envs == 16
@@ -149,3 +150,23 @@ def test_derived_update_counts_are_the_updates_that_happen(n_step, grad_updates_
     # 64 transitions are in after 16 inserting steps of 4 envs; the first n − 1 steps insert none.
     assert config.first_update_iteration == 15 + n_step - 1
     assert config.total_updates == (96 - 15 - (n_step - 1)) * grad_updates_per_step
+
+
+def test_the_preset_is_the_cpu_one_on_a_cpu_and_either_can_be_asked_for():
+    cpu, gpu = SACConfig(env="halfcheetah", preset="cpu"), SACConfig(env="halfcheetah", preset="gpu")
+    assert (cpu.num_envs, cpu.env_group_size, cpu.batch_size) == (16, 16, 256)
+    assert (gpu.num_envs, gpu.env_group_size, gpu.batch_size) == (128, None, 512)
+    assert cpu.gamma == gpu.gamma and cpu.critic_layer_norm == gpu.critic_layer_norm  # learning settings stay
+    assert SACConfig(env="halfcheetah") == dataclasses.replace(cpu, preset="auto")  # tests run on a CPU
+    assert dataclasses.replace(cpu, preset="gpu") == gpu
+    assert SACConfig(env="pendulum", preset="cpu") == dataclasses.replace(SACConfig(env="pendulum", preset="gpu"),
+                                                                          preset="cpu")  # one preset
+    with pytest.raises(ConfigError, match="preset"):
+        SACConfig(env="halfcheetah", preset="tpu")
+
+
+def test_a_presets_group_size_shrinks_to_divide_the_envs_but_a_callers_is_checked():
+    assert SACConfig(env="halfcheetah", preset="cpu", num_envs=4).env_group_size == 4
+    assert SACConfig(env="halfcheetah", preset="cpu", num_envs=24).env_group_size == 8
+    with pytest.raises(ConfigError, match="env_group_size"):
+        SACConfig(env="halfcheetah", num_envs=24, env_group_size=16)

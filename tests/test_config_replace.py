@@ -16,7 +16,8 @@ from gpu_sac.config import FIELD_CHECKS, SEED_DEFAULTS
 
 def test_every_field_but_env_has_one_seed_default_and_one_check():
     names = [f.name for f in dataclasses.fields(SACConfig)]
-    assert names[0] == "env" and list(SEED_DEFAULTS) == names[1:] and list(FIELD_CHECKS) == names[1:]
+    # env and preset choose the preset; every other field has a seed default and a check.
+    assert names[:2] == ["env", "preset"] and list(SEED_DEFAULTS) == names[2:] and list(FIELD_CHECKS) == names[2:]
     # A Literal field's choices are read from its annotation.
     assert FIELD_CHECKS["lr_schedule"].allowed == "must be one of constant, linear, cosine"
     assert FIELD_CHECKS["brax_backend"].allowed == "must be one of mjx, generalized, positional, spring"
@@ -65,7 +66,8 @@ def test_the_command_line_does_not_show_the_record(capsys):
         parse_train_args(["--help"])
     text = capsys.readouterr().out
     assert "preset-fill" not in text and "preset_fill" not in text
-    config, _ = parse_train_args(["--env", "CheetahRun", "--num-envs", "16"])
-    assert config == SACConfig(env="CheetahRun", num_envs=16)
+    # (32: a value neither of CheetahRun's presets gives, so that the flag can be told from a filled value.)
+    config, _ = parse_train_args(["--env", "CheetahRun", "--num-envs", "32"])
+    assert config == SACConfig(env="CheetahRun", num_envs=32)
     # The flags given count as set, the rest as filled from the preset.
-    assert dataclasses.replace(config, env="pendulum") == SACConfig(env="pendulum", num_envs=16)
+    assert dataclasses.replace(config, env="pendulum") == SACConfig(env="pendulum", num_envs=32)
