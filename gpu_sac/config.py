@@ -118,8 +118,9 @@ class SACConfig:
     """Environment name; `envs.names()` lists them. Picks the preset for the fields not passed."""
     preset: Literal["auto", "cpu", "gpu"] = "auto"
     """Which of the env's presets fills the fields not passed: cpu (sized for a few CPU cores, tuned for
-    wall-clock there), gpu (the massively parallel settings), auto: by JAX's default backend (cpu on a
-    CPU, gpu on anything else). Envs with one preset (pendulum, the reaching tasks) use it for both."""
+    wall-clock there), gpu (the massively parallel settings), auto: gpu where JAX has an accelerator
+    plugin (CUDA, ROCm, TPU) and JAX_PLATFORMS does not say cpu, else cpu. Envs with one preset
+    (pendulum, the reaching tasks) use it for both."""
     seed: int = option(0, COUNT)
     """PRNG seed. With num_seeds = S, agents use seeds seed, seed + 1, ..., seed + S - 1."""
     num_seeds: int = option(1, POSITIVE_INT)
@@ -307,12 +308,21 @@ class SACConfig:
 
 
 def preset_platform(preset: str) -> str:
-    """The env preset that SACConfig.preset picks: "cpu" or "gpu" ("auto": by JAX's default backend)."""
+    """The env preset that SACConfig.preset picks: "cpu" or "gpu". "auto" reads JAX_PLATFORMS (or
+    jax_platforms) where it is set, else whether an accelerator plugin of JAX (CUDA, ROCm, TPU: its
+    "jax_plugins" entry points) is installed. It does not ask JAX for its backend: that would start
+    JAX's runtime, and a multi-process run must call jax.distributed.initialize before that."""
     if preset != "auto":
         return preset
+    import importlib.metadata
+    import os
+
     import jax
 
-    return "cpu" if jax.default_backend() == "cpu" else "gpu"
+    platforms = os.environ.get("JAX_PLATFORMS") or jax.config.jax_platforms or ""
+    if platforms:
+        return "cpu" if platforms.split(",")[0].strip().lower() == "cpu" else "gpu"
+    return "gpu" if importlib.metadata.entry_points(group="jax_plugins") else "cpu"
 
 
 def _same(a: Any, b: Any) -> bool:

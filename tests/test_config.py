@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import subprocess
+import sys
 import warnings
 
 import pytest
@@ -170,3 +172,18 @@ def test_a_presets_group_size_shrinks_to_divide_the_envs_but_a_callers_is_checke
     assert SACConfig(env="halfcheetah", preset="cpu", num_envs=24).env_group_size == 8
     with pytest.raises(ConfigError, match="env_group_size"):
         SACConfig(env="halfcheetah", num_envs=24, env_group_size=16)
+
+
+def test_auto_preset_reads_the_platform_without_starting_jax(monkeypatch):
+    # A multi-process run makes its config before jax.distributed.initialize, which must come before
+    # JAX's runtime starts: choosing the preset must not start it.
+    code = ("from gpu_sac import SACConfig; c = SACConfig(env='halfcheetah'); "
+            "from jax._src import xla_bridge; assert not xla_bridge.backends_are_initialized(); print(c.num_envs)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "16"  # no accelerator plugin here: the CPU preset
+    from gpu_sac.config import preset_platform
+
+    monkeypatch.setenv("JAX_PLATFORMS", "cuda")
+    assert preset_platform("auto") == "gpu" and SACConfig(env="halfcheetah").num_envs == 128
+    monkeypatch.setenv("JAX_PLATFORMS", "cpu")
+    assert preset_platform("auto") == "cpu" and preset_platform("gpu") == "gpu"
