@@ -250,11 +250,7 @@ def render(out: Path) -> str:
 
 def plot(records: dict[str, dict[str, Any]], path: Path) -> None:
     """Mean eval return over seeds against env steps, one line per row run."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = readme_block.pyplot()
     fig, ax = plt.subplots(figsize=(7, 4))
     for name, r in records.items():
         steps = [p["env_steps"] for p in r["curve"]]
@@ -262,10 +258,7 @@ def plot(records: dict[str, dict[str, Any]], path: Path) -> None:
     ax.set(xlabel="env steps (per agent)", ylabel="deterministic eval return (mean of seeds)", title="halfcheetah")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, ncol=2)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    readme_block.save(fig, path)
 
 
 if __name__ == "__main__":

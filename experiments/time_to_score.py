@@ -401,11 +401,7 @@ def render(out: Path) -> str:
 
 def plot(runs: list[dict[str, Any]], path: Path) -> None:
     """Eval return against wall-clock seconds (left) and env steps (right), one line per run."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = readme_block.pyplot()
     colours = {"gpu_sac": "tab:blue", "brax_sac": "tab:orange"}
     styles = ["-", "--", ":", "-."]
     arms = sorted({r["arm"] for r in runs})
@@ -428,10 +424,7 @@ def plot(runs: list[dict[str, Any]], path: Path) -> None:
     fig.suptitle(f"{runs[0]['env']} — {runs[0]['device']['name']}")
     for ax in axes:
         ax.grid(alpha=0.3)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    readme_block.save(fig, path)
 
 
 if __name__ == "__main__":
