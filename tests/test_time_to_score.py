@@ -72,8 +72,8 @@ def test_plan_is_seed_major_and_filters_trainers():
     case = tts.PRESETS["cpu"][0]
     runs = tts.plan((case,), ("gpu_sac", "brax_sac"), seeds=2)
     assert [(a.name, t, s) for _, a, t, s in runs] == [
-        ("same", "gpu_sac", 0), ("same", "brax_sac", 0), ("preset", "gpu_sac", 0), ("batch64", "gpu_sac", 0),
-        ("same", "gpu_sac", 1), ("same", "brax_sac", 1), ("preset", "gpu_sac", 1), ("batch64", "gpu_sac", 1)]
+        ("same", "gpu_sac", 0), ("same", "brax_sac", 0), ("batch256", "gpu_sac", 0), ("batch64", "gpu_sac", 0),
+        ("same", "gpu_sac", 1), ("same", "brax_sac", 1), ("batch256", "gpu_sac", 1), ("batch64", "gpu_sac", 1)]
     assert all(t == "brax_sac" for _, _, t, _ in tts.plan((case,), ("brax_sac",), seeds=2))
 
 
