@@ -13,7 +13,8 @@ are configs, each run by one or both trainers: "same" gives both trainers the sa
 (Brax's are derived from the SACConfig by `brax_sac_compat.brax_kwargs`), other arms are one
 trainer's own best documented config. Every (case, arm, trainer, seed) is one run and one JSON
 record, experiments/results/<device>/time_to_score/<case>/<arm>_<trainer>_seed<k>.json, skipped
-when it exists (--force reruns it), so a table can be filled a few runs at a time. Seeds run one
+when it exists (--force reruns it), so a table can be filled a few runs at a time. Each run is a fresh Python
+process (so that none inherits another's warm-up; --in-process runs them here). Seeds run one
 after the other, each in its own program: a user waiting for one policy waits for one seed's
 program, and several seeds vmapped in one program would slow each of them down on a CPU.
 
@@ -34,6 +35,8 @@ import datetime
 import itertools
 import json
 import math
+import os
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -276,16 +279,23 @@ def main(argv: list[str] | None = None) -> int:
                         help="stop starting runs this many seconds after the start; a run started before it "
                              "gets at most the time left (for a machine lent for minutes)")
     parser.add_argument("--force", action="store_true", help="rerun runs whose record exists")
+    parser.add_argument("--in-process", action="store_true",
+                        help="run in this process (default: each run in a fresh one, so that none inherits "
+                             "another's warm-up: imports, model loading, caches)")
+    parser.add_argument("--only-seed", type=int, help=argparse.SUPPRESS)  # a child process's one run
     parser.add_argument("--out", type=Path, default=RESULTS, help="results folder (default: experiments/results)")
     readme_block.add_arguments(parser, BLOCK)
     args = parser.parse_args(argv)
     if readme_block.render_if_asked(args, BLOCK, render):
         return 0
     cases = tuple(c for c in PRESETS[args.preset] if not args.cases or c.name in args.cases)
+    child_env = dict(os.environ)
+    if not args.in_process:  # this process only names the device: it must not take the GPU's memory
+        os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
     device = device_info()
     start = time.perf_counter()
     for case, arm, trainer, seed in plan(cases, tuple(args.trainers), args.seeds):
-        if args.arms and arm.name not in args.arms:
+        if (args.arms and arm.name not in args.arms) or args.only_seed not in (None, seed):
             continue
         path = record_path(args.out, device, case, arm, trainer, seed)
         if path.exists() and not args.force:
@@ -296,14 +306,33 @@ def main(argv: list[str] | None = None) -> int:
             print(f"deadline: {case.name} {arm.name} {trainer} seed {seed} not started", flush=True)
             continue
         print(f"{case.name} {arm.name} {trainer} seed {seed}: budget {budget:.0f} s", flush=True)
-        record = run_one(case, arm, trainer, seed, budget, device)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(record, indent=1) + "\n")
-        reach = "  ".join(f"{t}: {'-' if r is None else round(r['wall_s'])} s" for t, r in record["thresholds"].items())
-        last = record["curve"][-1] if record["curve"] else {}
-        print(f"  -> {last.get('eval_return')} at {last.get('env_steps')} steps, {last.get('wall_s', 0):.0f} s; "
-              f"{reach}", flush=True)
+        if args.in_process:
+            run_and_write(case, arm, trainer, seed, budget, device, path)
+        else:
+            run_in_child(args, case, arm, trainer, seed, budget, child_env)
+            if not path.exists():
+                raise SystemExit(f"the run of {case.name} {arm.name} {trainer} seed {seed} wrote no record")
     return 0
+
+
+def run_and_write(case: Case, arm: Arm, trainer: str, seed: int, budget: float, device: dict, path: Path) -> None:
+    """One run in this process: its record written to path, a line of what it reached printed."""
+    record = run_one(case, arm, trainer, seed, budget, device)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(record, indent=1) + "\n")
+    reach = "  ".join(f"{t}: {'-' if r is None else round(r['wall_s'])} s" for t, r in record["thresholds"].items())
+    last = record["curve"][-1] if record["curve"] else {}
+    print(f"  -> {last.get('eval_return')} at {last.get('env_steps')} steps, {last.get('wall_s', 0):.0f} s; {reach}",
+          flush=True)
+
+
+def run_in_child(args: argparse.Namespace, case: Case, arm: Arm, trainer: str, seed: int, budget: float,
+                 env: dict[str, str]) -> None:
+    """The one run in a fresh Python process (`--in-process --only-seed`), which writes its record."""
+    command = [sys.executable, "-m", "experiments.time_to_score", "--in-process", "--force", "--preset", args.preset,
+               "--cases", case.name, "--arms", arm.name, "--trainers", trainer, "--only-seed", str(seed),
+               "--seeds", str(seed + 1), "--budget-s", str(budget), "--out", str(args.out)]
+    subprocess.run(command, env=env, check=True, cwd=Path(__file__).resolve().parent.parent)
 
 
 def load(out: Path) -> dict[tuple[str, str], list[dict[str, Any]]]:

@@ -113,7 +113,7 @@ def test_deadline_starts_no_run_it_cannot_give_its_minimum(tmp_path, capsys):
 
 @pytest.mark.slow
 def test_smoke_run_of_brax_sac_has_its_evaluation_before_training(tmp_path):
-    assert tts.main(["--preset", "smoke", "--trainers", "brax_sac", "--out", str(tmp_path)]) == 0
+    assert tts.main(["--preset", "smoke", "--trainers", "brax_sac", "--out", str(tmp_path), "--in-process"]) == 0
     (path,) = tmp_path.glob("*/time_to_score/pendulum-smoke/same_brax_sac_seed0.json")
     record = json.loads(path.read_text())
     assert record["curve"][0]["env_steps"] == 0 and record["curve"][-1]["env_steps"] >= 1024
