@@ -189,19 +189,16 @@ CHEETAH_RUN_GPU = Case(
     description="Playground CheetahRun (MJX), Playground's published DM Control SAC config",
 )
 
+def playground_at_128(name: str, env: str, description: str) -> Case:
+    """One measurement point of Playground's published DM Control SAC config: 128 envs, 8 updates per
+    vectorised step, one agent (gpu_sac, Brax SAC, the raw simulator, and gpu_sac collecting)."""
+    return Case(name=name, env=env, config=PLAYGROUND_SAC, num_envs=(128,), updates=(8,), updates_at=128,
+                seeds=(1,), seeds_at=128, collect_at=(128,), description=description)
+
+
 # halfcheetah (Brax, MJX) at the same config on a GPU: where the time-to-score run's time goes.
-HALFCHEETAH_GPU = Case(
-    name="halfcheetah-gpu",
-    env="halfcheetah",
-    config=PLAYGROUND_SAC,
-    num_envs=(128,),
-    updates=(8,),
-    updates_at=128,
-    seeds=(1,),
-    seeds_at=128,
-    collect_at=(128,),
-    description="Brax halfcheetah (MJX), Playground's published DM Control SAC config",
-)
+HALFCHEETAH_GPU = playground_at_128(
+    "halfcheetah-gpu", "halfcheetah", "Brax halfcheetah (MJX), Playground's published DM Control SAC config")
 
 PRESETS: dict[str, Preset] = {
     "cpu": Preset(
@@ -221,18 +218,8 @@ PRESETS: dict[str, Preset] = {
     "gpu": Preset(
         cases=(
             CHEETAH_RUN_GPU,
-            Case(
-                name="HumanoidWalk-playground",
-                env="HumanoidWalk",
-                config=PLAYGROUND_SAC,
-                num_envs=(128,),
-                updates=(8,),
-                updates_at=128,
-                seeds=(1,),
-                seeds_at=128,
-                collect_at=(128,),
-                description="Playground HumanoidWalk (MJX), Playground's published DM Control SAC config",
-            ),
+            playground_at_128("HumanoidWalk-playground", "HumanoidWalk",
+                              "Playground HumanoidWalk (MJX), Playground's published DM Control SAC config"),
             full_replay(CHEETAH_RUN_GPU, "CheetahRun-playground-full-replay"),
             HALFCHEETAH_GPU,
         ),
