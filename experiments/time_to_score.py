@@ -191,7 +191,7 @@ def run_brax_sac(config, budget_s: float, goal: float = math.inf) -> list[dict[s
         if done(curve[-1], budget_s, goal):
             raise BudgetReached
 
-    env = envs.make(config.env)
+    env = envs.make_env(config)  # with the config's env options (backend, dynamics), as gpu_sac's
     with contextlib.suppress(BudgetReached):
         brax_sac_compat.train(
             config, env, num_timesteps=config.total_steps, num_evals=config.num_chunks + 1,
