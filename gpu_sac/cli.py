@@ -21,7 +21,7 @@ from typing import Any
 
 import tyro
 
-from gpu_sac.config import SACConfig
+from gpu_sac.config import PRESETS, SACConfig
 from gpu_sac.distributed import ClusterOptions
 from gpu_sac.experiment import RunOptions
 
@@ -110,7 +110,7 @@ def parse_train_command(argv: list[str], prog: str = "train.py") -> TrainArgs:
 
     pre = argparse.ArgumentParser(add_help=False)
     pre.add_argument("--env")
-    pre.add_argument("--preset", choices=("auto", "cpu", "gpu"))
+    pre.add_argument("--preset", choices=PRESETS)
     pre.add_argument("--resume")
     known, _ = pre.parse_known_args(argv)
     if known.resume:

@@ -86,6 +86,9 @@ ENTROPY = Check(lambda v: v is None or _is_finite(v), "must be a finite number o
 GROUP_SIZE = Check(lambda v: v is None or POSITIVE_INT.ok(v), "must be a positive integer or None (one vmapped batch)")
 WIDTHS = Check(lambda v: isinstance(v, tuple) and len(v) > 0 and all(POSITIVE_INT.ok(h) for h in v),
                "must be a non-empty tuple of positive integers")
+WIDTHS_OR_NONE = Check(lambda v: v is None or WIDTHS.ok(v),
+                       "must be a non-empty tuple of positive integers, or None (hidden_sizes)")
+ATOMS = Check(lambda v: _is_int(v) and v >= 2, "must be an integer >= 2")
 
 
 def option(seed_default: Any, check: Check | None = None) -> Any:
@@ -105,6 +108,9 @@ class PresetFill:
 
 # ----------------------------------------------------------------------------------- the config
 
+PRESETS = ("auto", "cpu", "gpu", "fastsac")  # SACConfig.preset's choices
+WIDTH_FIELDS = ("hidden_sizes", "actor_hidden_sizes", "critic_hidden_sizes")  # tuples of layer widths
+
 
 @dataclasses.dataclass(frozen=True)
 class SACConfig:
@@ -116,11 +122,12 @@ class SACConfig:
 
     env: str = "pendulum"
     """Environment name; `envs.names()` lists them. Picks the preset for the fields not passed."""
-    preset: Literal["auto", "cpu", "gpu"] = "auto"
+    preset: Literal["auto", "cpu", "gpu", "fastsac"] = "auto"
     """Which of the env's presets fills the fields not passed: cpu (sized for a few CPU cores, tuned for
     wall-clock there), gpu (the massively parallel settings), auto: gpu where JAX has an accelerator
     plugin (CUDA, ROCm, TPU) and JAX_PLATFORMS does not say cpu, else cpu. Envs with one preset
-    (pendulum, the reaching tasks) use it for both."""
+    (pendulum, the reaching tasks) use it for both. fastsac: the env's gpu preset under FastSAC's
+    large-batch recipe (envs/recipes.py: C51 critics, bf16, AdamW, 1 024 envs, batch 8 192)."""
     seed: int = option(0, COUNT)
     """PRNG seed. With num_seeds = S, agents use seeds seed, seed + 1, ..., seed + S - 1."""
     num_seeds: int = option(1, POSITIVE_INT)
@@ -198,6 +205,38 @@ class SACConfig:
     """Relabelled transitions per real one in a batch (the HER paper's k; 4 relabels 80 %)."""
     critic_layer_norm: bool = option(False, FLAG)
     """LayerNorm after each hidden layer of the critics."""
+    actor_layer_norm: bool = option(False, FLAG)
+    """LayerNorm after each hidden layer of the actor (FastSAC's actor has it)."""
+    actor_hidden_sizes: tuple[int, ...] | None = option(None, WIDTHS_OR_NONE)
+    """Hidden layer widths of the actor; None: hidden_sizes."""
+    critic_hidden_sizes: tuple[int, ...] | None = option(None, WIDTHS_OR_NONE)
+    """Hidden layer widths of each critic; None: hidden_sizes."""
+    actor_activation: Literal["relu", "silu", "elu", "gelu", "tanh"] = option("relu")
+    """Activation of the actor's hidden layers."""
+    critic_activation: Literal["relu", "silu", "elu", "gelu", "tanh"] = option("relu")
+    """Activation of the critics' hidden layers."""
+    log_std_squash: Literal["clip", "tanh"] = option("clip")
+    """How the actor's log σ is kept within [log_std_min, log_std_max]: clip (the seed), or tanh, a
+    smooth map onto the interval that never cuts the gradient (SpinUp, FastSAC; for narrow bounds)."""
+    critic_type: Literal["scalar", "c51"] = option("scalar")
+    """scalar: each critic outputs Q, trained on the squared TD error (the seed). c51: each critic
+    outputs a categorical distribution of Q over num_atoms atoms on [v_min, v_max], trained by
+    cross-entropy to the projected soft target (FastTD3, FastSAC); the actor maximises its mean."""
+    num_atoms: int = option(101, ATOMS)
+    """Atoms of the c51 critic's support."""
+    v_min: float = option(-10.0, FINITE)
+    """Lowest atom of the c51 support (in units of reward_scale·return)."""
+    v_max: float = option(10.0, FINITE)
+    """Highest atom of the c51 support."""
+    target_q: Literal["min", "mean", "independent"] = option("min")
+    """How the critic target combines the target critics: min (clipped double Q; for c51, per row the
+    distribution with the lowest mean), mean, or independent (each critic bootstraps from its own
+    target critic, as FastSAC does)."""
+    weight_decay: float = option(0.0, NONNEGATIVE)
+    """Decoupled weight decay of the actor's and critics' optimisers (AdamW); 0: Adam."""
+    compute_dtype: Literal["float32", "bfloat16"] = option("float32")
+    """Dtype of the networks' hidden layers: bfloat16 for mixed precision (parameters, optimiser
+    state, the output heads and the losses stay float32)."""
     reward_scale: float = option(1.0, POSITIVE)
     """Rewards are multiplied by this before they reach the critic."""
     normalize_observations: bool = option(False, FLAG)
@@ -237,12 +276,13 @@ class SACConfig:
 
     def __post_init__(self, _preset_fill: PresetFill | None) -> None:
         _check_env_name(self.env)
-        if self.preset not in ("auto", "cpu", "gpu"):
-            _fail("preset", self.preset, "must be one of 'auto', 'cpu', 'gpu'")
+        if self.preset not in PRESETS:
+            _fail("preset", self.preset, f"must be one of {', '.join(map(repr, PRESETS))}")
         import envs
 
-        if isinstance(self.hidden_sizes, list):
-            object.__setattr__(self, "hidden_sizes", tuple(self.hidden_sizes))
+        for name in WIDTH_FIELDS:  # JSON and some callers give lists
+            if isinstance(getattr(self, name), list):
+                object.__setattr__(self, name, tuple(getattr(self, name)))
         old = _preset_fill
         # Fields that still hold the value filled in for the config this one was replaced from.
         filled = {} if old is None else {
@@ -303,12 +343,13 @@ class SACConfig:
     def to_dict(self) -> dict[str, Any]:
         """JSON-friendly dict of every field."""
         out = dataclasses.asdict(self)
-        out["hidden_sizes"] = list(self.hidden_sizes)
+        for name in WIDTH_FIELDS:
+            out[name] = None if out[name] is None else list(out[name])
         return out
 
 
 def preset_platform(preset: str) -> str:
-    """The env preset that SACConfig.preset picks: "cpu" or "gpu". "auto" reads JAX_PLATFORMS (or
+    """The env preset that SACConfig.preset picks: "cpu", "gpu" or a recipe ("fastsac"). "auto" reads JAX_PLATFORMS (or
     jax_platforms) where it is set, else whether an accelerator plugin of JAX (CUDA, ROCm, TPU: its
     "jax_plugins" entry points) is installed. It does not ask JAX for its backend: that would start
     JAX's runtime, and a multi-process run must call jax.distributed.initialize before that."""
@@ -383,6 +424,8 @@ def _check_relations(c: SACConfig) -> None:
     """The rules that involve several fields (each field is already valid on its own)."""
     if c.log_std_min >= c.log_std_max:
         _fail("log_std_min", c.log_std_min, f"must be finite and below log_std_max={c.log_std_max}")
+    if c.v_min >= c.v_max:
+        _fail("v_min", c.v_min, f"must be below v_max={c.v_max}")
     if c.learn_alpha and c.init_alpha == 0:
         _fail("init_alpha", c.init_alpha, "must be > 0 when learn_alpha is True (α is learned as log α)")
     if c.alpha_min is not None and c.alpha_max is not None and c.alpha_min > c.alpha_max:

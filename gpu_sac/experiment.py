@@ -332,6 +332,7 @@ def _export(path: Path, program: Any, agent: Any, record: dict[str, Any]) -> Pat
     return export_policy(
         path / rd.POLICY_DIR, config, agent, low, high, program.obs_dim, program.act_dim,
         extra={"env_steps": int(record["env_steps"]), "run_dir": str(path), "config": config.to_dict()},
+        actor_obs=program.nets.actor_obs,
     )
 
 

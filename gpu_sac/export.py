@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import types
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -38,13 +39,17 @@ def export_policy(
     obs_dim: int,
     act_dim: int,
     extra: dict[str, Any] | None = None,
+    actor_obs: tuple[int, int] | None = None,
 ) -> Path:
     """Write the policy of `agent` (an AgentState with a leading agent axis) to path/policy.msgpack.
 
     path: a directory (created) or a file name ending in .msgpack. low, high: (act_dim,) action
-    bounds of the env. extra: JSON-able metadata kept beside (env steps, run dir, ...).
+    bounds of the env. extra: JSON-able metadata kept beside (env steps, run dir, ...). actor_obs: the
+    (start, stop) columns of the observation the actor reads (an asymmetric actor-critic); None: all.
     """
     from flax import serialization
+
+    from gpu_sac.networks import ACTOR_FIELDS
 
     path = Path(path)
     file = path if path.suffix == ".msgpack" else path / POLICY_FILE
@@ -56,10 +61,8 @@ def export_policy(
         "act_dim": int(act_dim),
         "num_agents": int(config.num_seeds),
         "seed": int(config.seed),
-        "hidden_sizes": list(config.hidden_sizes),
-        "log_std_min": float(config.log_std_min),
-        "log_std_max": float(config.log_std_max),
-        "deterministic_policy": bool(config.deterministic_policy),
+        **{name: value for name, value in config.to_dict().items() if name in ACTOR_FIELDS},
+        "actor_obs": None if actor_obs is None else list(actor_obs),
         "normalize_observations": agent.obs_stats is not None,
         "episode_length": int(config.episode_length),
         **(extra or {}),
@@ -123,7 +126,8 @@ def load_policy(path: str | os.PathLike, agent: int = 0) -> Callable:
         low=jnp.asarray(payload["low"]),
         high=jnp.asarray(payload["high"]),
     )
-    base = make_act(make_networks(_actor_fields(meta), meta["obs_dim"], meta["act_dim"]))
+    layout = None if meta.get("actor_obs") is None else types.SimpleNamespace(actor=meta["actor_obs"], critic=None)
+    base = make_act(make_networks(_actor_fields(meta), meta["obs_dim"], meta["act_dim"], layout))
 
     def act(obs: jax.Array, key: jax.Array | None = None, deterministic: bool = True) -> jax.Array:
         return base(params, obs, key=key, deterministic=deterministic)
@@ -135,11 +139,15 @@ def load_policy(path: str | os.PathLike, agent: int = 0) -> Callable:
 
 
 def _actor_fields(meta: dict[str, Any]) -> Any:
-    """The network fields of the exported run's config: the actor's from the file; the critics' are
-    not exported, so any valid values do (make_networks builds but never runs them here)."""
-    import types
+    """The network fields of the exported run's config: the actor's from the file (the seed's
+    defaults for those a file from an older gpu_sac lacks); the critics' are not exported, so the
+    seed's defaults do (make_networks builds but never runs them here)."""
+    from gpu_sac.config import SEED_DEFAULTS, WIDTH_FIELDS
+    from gpu_sac.networks import ACTOR_FIELDS, NETWORK_FIELDS
 
-    return types.SimpleNamespace(
-        hidden_sizes=tuple(meta["hidden_sizes"]), log_std_min=meta["log_std_min"], log_std_max=meta["log_std_max"],
-        deterministic_policy=meta["deterministic_policy"], n_critics=1, critic_layer_norm=False, actor_q="min",
-    )
+    fields = {name: meta.get(name, SEED_DEFAULTS[name]) if name in ACTOR_FIELDS else SEED_DEFAULTS[name]
+              for name in NETWORK_FIELDS}
+    for name in WIDTH_FIELDS:
+        if isinstance(fields[name], list):
+            fields[name] = tuple(fields[name])
+    return types.SimpleNamespace(**fields)

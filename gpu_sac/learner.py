@@ -38,24 +38,27 @@ class AgentState:
     obs_stats: normalizer.RunningStats | None  # None when observations are not normalised
 
 
-def _optimizer(config: SACConfig, lr: float, horizon: int) -> optax.GradientTransformation:
+def _optimizer(config: SACConfig, lr: float, horizon: int, weight_decay: float = 0.0) -> optax.GradientTransformation:
+    """Adam, or AdamW where weight_decay > 0 (decoupled decay, scaled by the learning rate as in
+    torch.optim.AdamW, which FastTD3 and FastSAC use)."""
     if config.lr_schedule == "linear":
         lr = optax.linear_schedule(lr, 0.0, max(horizon, 1))
     elif config.lr_schedule == "cosine":
         lr = optax.cosine_decay_schedule(lr, max(horizon, 1))
-    adam = optax.adam(lr)
+    adam = optax.adamw(lr, weight_decay=weight_decay) if weight_decay > 0 else optax.adam(lr)
     if config.max_grad_norm is None:
         return adam
     return optax.chain(optax.clip_by_global_norm(config.max_grad_norm), adam)
 
 
 def make_optimizers(config: SACConfig) -> tuple[optax.GradientTransformation, ...]:
-    """Separate Adam optimisers for actor, critics and log α (seed §5 "Separate Optimizers")."""
+    """Separate Adam optimisers for actor, critics and log α (seed §5 "Separate Optimizers"); the
+    networks' decay weights with weight_decay > 0, log α never."""
     # Update i moves the actor and α where i % policy_delay == 0: ceil(total / delay) times.
     actor_horizon = -(-config.total_updates // config.policy_delay)
     return (
-        _optimizer(config, config.actor_lr, actor_horizon),
-        _optimizer(config, config.critic_lr, config.total_updates),
+        _optimizer(config, config.actor_lr, actor_horizon, config.weight_decay),
+        _optimizer(config, config.critic_lr, config.total_updates, config.weight_decay),
         _optimizer(config, config.alpha_lr, actor_horizon),
     )
 

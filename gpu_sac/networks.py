@@ -21,59 +21,96 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from gpu_sac import distributional
+
 LOG_2 = math.log(2.0)  # a Python float: a jnp constant at import would start JAX's backend
 
 
+# Hidden-layer activations by name (the config's actor_activation / critic_activation).
+ACTIVATIONS: dict[str, Callable[[jax.Array], jax.Array]] = {
+    "relu": nn.relu, "silu": nn.silu, "elu": nn.elu, "gelu": nn.gelu, "tanh": jnp.tanh,
+}
+DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}
+
+
 class MLP(nn.Module):
-    """ReLU MLP: Dense → [LayerNorm] → ReLU per hidden layer."""
+    """Dense → [LayerNorm] → activation per hidden layer.
+
+    dtype: the dtype the layers compute in (bfloat16 for mixed precision); their parameters stay
+    float32 (flax casts them for the matmul), and LayerNorm takes its statistics in float32.
+    """
 
     hidden_sizes: Sequence[int]
     layer_norm: bool = False
+    activation: str = "relu"
+    dtype: Any = jnp.float32
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
+        act = ACTIVATIONS[self.activation]
         for size in self.hidden_sizes:
-            x = nn.Dense(size)(x)
+            x = nn.Dense(size, dtype=self.dtype)(x)
             if self.layer_norm:
-                x = nn.LayerNorm()(x)
-            x = nn.relu(x)
+                x = nn.LayerNorm(dtype=self.dtype)(x)
+            x = act(x)
         return x
 
 
 class Actor(nn.Module):
-    """obs (..., obs_dim) → (mean, log_std), each (..., act_dim); log_std clamped to its bounds."""
+    """obs (..., obs_dim) → (mean, log_std), each (..., act_dim) float32; log_std within its bounds.
+
+    log_std_squash: "clip" clamps the head's output to [log_std_min, log_std_max] (the seed);
+    "tanh" maps it smoothly onto that interval, min + (max − min)·(tanh(x) + 1)/2 (SpinUp, FastSAC),
+    so that a narrow interval such as [−5, 0] never cuts the gradient.
+    The heads compute in float32 from the trunk's output, whatever the trunk's dtype.
+    """
 
     action_size: int
     hidden_sizes: Sequence[int]
     log_std_min: float = -20.0
     log_std_max: float = 2.0
+    layer_norm: bool = False
+    activation: str = "relu"
+    log_std_squash: str = "clip"
+    dtype: Any = jnp.float32
 
     @nn.compact
     def __call__(self, obs: jax.Array) -> tuple[jax.Array, jax.Array]:
-        x = MLP(self.hidden_sizes)(obs)
+        x = MLP(self.hidden_sizes, self.layer_norm, self.activation, self.dtype)(obs).astype(jnp.float32)
         mean = nn.Dense(self.action_size, name="mean")(x)
         log_std = nn.Dense(self.action_size, name="log_std")(x)
+        if self.log_std_squash == "tanh":
+            return mean, self.log_std_min + 0.5 * (self.log_std_max - self.log_std_min) * (jnp.tanh(log_std) + 1.0)
         return mean, jnp.clip(log_std, self.log_std_min, self.log_std_max)
 
 
 class Critic(nn.Module):
-    """(obs, action) → Q, shape (...)."""
+    """(obs, action) → Q of shape (...) with outputs = 1; with outputs = K > 1 (a distributional
+    critic), the logits of Q's distribution over K atoms, shape (..., K). float32 either way."""
 
     hidden_sizes: Sequence[int]
     layer_norm: bool = False
+    activation: str = "relu"
+    dtype: Any = jnp.float32
+    outputs: int = 1
 
     @nn.compact
     def __call__(self, obs: jax.Array, action: jax.Array) -> jax.Array:
-        x = MLP(self.hidden_sizes, self.layer_norm)(jnp.concatenate([obs, action], axis=-1))
-        return nn.Dense(1)(x)[..., 0]
+        x = MLP(self.hidden_sizes, self.layer_norm, self.activation, self.dtype)(
+            jnp.concatenate([obs, action], axis=-1)).astype(jnp.float32)
+        out = nn.Dense(self.outputs)(x)
+        return out[..., 0] if self.outputs == 1 else out
 
 
 class CriticEnsemble(nn.Module):
-    """n_critics independent critics → Q of shape (n_critics, ...)."""
+    """n_critics independent critics → Q of shape (n_critics, ...) (logits (n_critics, ..., K))."""
 
     n_critics: int
     hidden_sizes: Sequence[int]
     layer_norm: bool = False
+    activation: str = "relu"
+    dtype: Any = jnp.float32
+    outputs: int = 1
 
     @nn.compact
     def __call__(self, obs: jax.Array, action: jax.Array) -> jax.Array:
@@ -85,7 +122,7 @@ class CriticEnsemble(nn.Module):
             split_rngs={"params": True},  # independent initialisation of each critic
             axis_size=self.n_critics,
         )
-        return ensemble(self.hidden_sizes, self.layer_norm)(obs, action)
+        return ensemble(self.hidden_sizes, self.layer_norm, self.activation, self.dtype, self.outputs)(obs, action)
 
 
 def log_one_minus_tanh_sq(u: jax.Array) -> jax.Array:
@@ -158,7 +195,10 @@ class SACNetworks(NamedTuple):
     """The actor, the critic ensemble and how they are used, as pure functions of their params.
 
     Shapes: obs (..., obs_dim), action (..., act_dim) in [−1, 1] (the squashed space; `scale_action`
-    maps it to the env's bounds); Q (n_critics, ...).
+    maps it to the env's bounds); Q (n_critics, ...). With an asymmetric layout the actor reads
+    obs[..., actor_obs] and the critics obs[..., critic_obs] of the one stored vector.
+    A distributional critic (critic_type "c51") also has `support` (K,) and `critic_logits`;
+    `critic_apply` is then its expected value, so the actor and everything else read Q alike.
     """
 
     obs_dim: int
@@ -169,32 +209,80 @@ class SACNetworks(NamedTuple):
     critic_apply: Callable  # (params, obs, action) -> Q (n_critics, ...)
     sample: Callable  # (actor params, obs, key) -> (action (..., act_dim), log π (...))
     mode: Callable  # (actor params, obs) -> deterministic action (..., act_dim)
-    target_q: Callable  # Q (n_critics, ...) -> (...): the reduction in the critic target (min)
+    target_q: Callable  # Q (n_critics, ...) -> (...) or (n_critics, ...): the reduction in the critic target
     actor_q: Callable  # Q (n_critics, ...) -> (...): the reduction in the actor loss (min or mean)
     scale_action: Callable = scale_action  # (action in [−1, 1], low, high) -> action in [low, high]
+    support: Any = None  # (K,) atoms of a distributional critic; None for a scalar one
+    critic_logits: Callable | None = None  # (params, obs, action) -> logits (n_critics, ..., K)
+    target_dist: Callable | None = None  # (probs (n, ..., K), values (n, ...)) -> target probs (..., K) or (n, ..., K)
+    actor_obs: tuple[int, int] | None = None  # (start, stop) columns of obs the actor reads; None: all
+    critic_obs: tuple[int, int] | None = None  # (start, stop) columns of obs the critics read; None: all
 
 
-# The config fields that shape the networks (an exported policy stores the actor's).
-NETWORK_FIELDS = ("hidden_sizes", "log_std_min", "log_std_max", "deterministic_policy", "n_critics",
-                  "critic_layer_norm", "actor_q")
-_REDUCTIONS = {"min": lambda q: q.min(axis=0), "mean": lambda q: q.mean(axis=0)}
+# The config fields that shape the actor (an exported policy stores them), and those of the critics.
+ACTOR_FIELDS = ("hidden_sizes", "actor_hidden_sizes", "actor_activation", "actor_layer_norm", "log_std_min",
+                "log_std_max", "log_std_squash", "deterministic_policy", "compute_dtype")
+NETWORK_FIELDS = (*ACTOR_FIELDS, "critic_hidden_sizes", "critic_activation", "n_critics", "critic_layer_norm",
+                  "actor_q", "target_q", "critic_type", "num_atoms", "v_min", "v_max")
+# How the critic target combines the critics' values: min (clipped double Q), mean, or each critic
+# its own target (independent: returned with the critics' axis).
+_REDUCTIONS = {"min": lambda q: q.min(axis=0), "mean": lambda q: q.mean(axis=0), "independent": lambda q: q}
+_DIST_REDUCTIONS = {
+    "min": lambda probs, values: distributional.lower_value_distribution(probs, values),
+    "mean": lambda probs, values: probs.mean(axis=0),
+    "independent": lambda probs, values: probs,
+}
 
 
-def make_networks(config: Any, obs_dim: int, act_dim: int) -> SACNetworks:
-    """The networks that `config` (a SACConfig, or any object with NETWORK_FIELDS) describes."""
-    actor = Actor(act_dim, config.hidden_sizes, config.log_std_min, config.log_std_max)
-    critic = CriticEnsemble(config.n_critics, config.hidden_sizes, config.critic_layer_norm)
+def _columns(obs: jax.Array, cols: tuple[int, int] | None) -> jax.Array:
+    return obs if cols is None else obs[..., cols[0]:cols[1]]
+
+
+def make_networks(config: Any, obs_dim: int, act_dim: int, obs_layout: Any = None) -> SACNetworks:
+    """The networks that `config` (a SACConfig, or any object with NETWORK_FIELDS) describes.
+
+    obs_layout: None (both networks read the whole observation) or an object with `actor` and
+    `critic`, each the (start, stop) columns that network reads (envs.dict_obs.ObsLayout: the actor
+    sees the env's `state`, the critics its `privileged_state`).
+    """
+    dtype = DTYPES[config.compute_dtype]
+    distributional_critic = config.critic_type == "c51"
+    actor = Actor(act_dim, config.actor_hidden_sizes or config.hidden_sizes, config.log_std_min, config.log_std_max,
+                  config.actor_layer_norm, config.actor_activation, config.log_std_squash, dtype)
+    critic = CriticEnsemble(config.n_critics, config.critic_hidden_sizes or config.hidden_sizes,
+                            config.critic_layer_norm, config.critic_activation, dtype,
+                            config.num_atoms if distributional_critic else 1)
+    actor_cols = None if obs_layout is None else tuple(obs_layout.actor)
+    critic_cols = None if obs_layout is None else tuple(obs_layout.critic)
     head_sample, head_mode = tanh_gaussian_head(config.deterministic_policy)
+
+    def actor_apply(params, o):
+        return actor.apply(params, _columns(o, actor_cols))
+
+    def critic_out(params, o, a):
+        return critic.apply(params, _columns(o, critic_cols), a)
+
     obs, action = jnp.zeros((1, obs_dim)), jnp.zeros((1, act_dim))
-    return SACNetworks(
+    fields = dict(
         obs_dim=obs_dim,
         act_dim=act_dim,
-        actor_init=lambda key: actor.init(key, obs),
-        actor_apply=actor.apply,
-        critic_init=lambda key: critic.init(key, obs, action),
-        critic_apply=critic.apply,
-        sample=lambda params, o, key: head_sample(*actor.apply(params, o), key),
-        mode=lambda params, o: head_mode(*actor.apply(params, o)),
-        target_q=_REDUCTIONS["min"],
+        actor_init=lambda key: actor.init(key, _columns(obs, actor_cols)),
+        actor_apply=actor_apply,
+        critic_init=lambda key: critic.init(key, _columns(obs, critic_cols), action),
+        critic_apply=critic_out,
+        sample=lambda params, o, key: head_sample(*actor_apply(params, o), key),
+        mode=lambda params, o: head_mode(*actor_apply(params, o)),
+        target_q=_REDUCTIONS[config.target_q],
         actor_q=_REDUCTIONS[config.actor_q],
+        actor_obs=actor_cols,
+        critic_obs=critic_cols,
     )
+    if distributional_critic:
+        atoms = distributional.support(config.v_min, config.v_max, config.num_atoms)
+        fields.update(
+            support=atoms,
+            critic_logits=critic_out,
+            critic_apply=lambda params, o, a: distributional.expected(jax.nn.softmax(critic_out(params, o, a)), atoms),
+            target_dist=_DIST_REDUCTIONS[config.target_q],
+        )
+    return SACNetworks(**fields)

@@ -98,10 +98,7 @@ def config_from_dict(fields: dict[str, Any]) -> Any:
     unknown = sorted(set(fields) - known)
     if unknown:
         raise ConfigError(f"config has fields this gpu_sac does not know: {', '.join(unknown)}")
-    fields = dict(fields)
-    if isinstance(fields.get("hidden_sizes"), list):
-        fields["hidden_sizes"] = tuple(fields["hidden_sizes"])
-    return SACConfig(**fields)
+    return SACConfig(**fields)  # it turns JSON's lists of widths into tuples
 
 
 def read_config(run_dir: str | os.PathLike) -> Any:

@@ -100,7 +100,8 @@ def build(config: SACConfig, env: Any = None, *, mesh_path: bool = False) -> Pro
     compare the two paths)."""
     env = envs.make_env(config) if env is None else env
     obs_dim, act_dim = envs.check_env(env)
-    nets = make_networks(config, obs_dim, act_dim)
+    # A flattened dict-observation env (envs.dict_obs) says which columns the actor and critics read.
+    nets = make_networks(config, obs_dim, act_dim, getattr(env, "obs_layout", None))
     lay = mesh.layout(config)
     buffer = replay.make_replay(config, obs_dim, act_dim, capacity=lay.capacity, max_over_rings=lay.max,
                                 goal=envs.goal.goal_spec(env))
