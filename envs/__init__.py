@@ -3,6 +3,9 @@
 - `pendulum`: Gym's Pendulum-v1 in pure JAX (trains in minutes on a CPU).
 - every Brax environment by name, MJX backend by default (`brax_backend` for the others).
 - MuJoCo Playground's DM Control suite by its registry names, MJX (`impl="jax"`) by default.
+- MuJoCo Playground's locomotion envs (Go1, G1, ...; envs/locomotion.py), MJX by default, their dict
+  observations flattened (envs/dict_obs.py: the env carries `obs_layout`, the actor's and the critic's
+  columns); Go1/G1 meshes fetched on first use (envs/menagerie.py), other robots' placed by hand.
 - goal-conditioned tasks with sparse rewards, for hindsight relabelling (`her`, envs/goal.py):
   `point_reach` and `arm_reach` in pure JAX (envs/reach.py), `reacher_goal` on Brax's MJX reacher
   (envs/goal_reacher.py). Their makers return them flattened (`goal.flatten`), carrying a `GoalSpec`.
@@ -25,8 +28,9 @@ import dataclasses
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from envs import brax_envs, goal, goal_reacher, pendulum, playground_envs, reach
+from envs import brax_envs, goal, goal_reacher, locomotion, pendulum, playground_envs, reach, recipes
 from envs.brax_envs import BRAX_ENVS
+from envs.locomotion import LOCOMOTION_ENVS
 from envs.playground_envs import PLAYGROUND_ENVS
 
 
@@ -66,6 +70,10 @@ for _name in BRAX_ENVS:
 for _name in PLAYGROUND_ENVS:
     register(EnvSpec(_name, "playground", lambda impl="jax", _n=_name: playground_envs.make_playground(_n, impl=impl),
                      playground_envs.preset(_name), options=("playground_impl",), cpu_preset=brax_envs.CPU))
+for _name in LOCOMOTION_ENVS:
+    register(EnvSpec(_name, "playground_locomotion",
+                     lambda impl="jax", _n=_name: locomotion.make_locomotion(_n, impl=impl),
+                     locomotion.preset(_name), options=("playground_impl",), cpu_preset=locomotion.LOCOMOTION_CPU))
 register(EnvSpec("point_reach", "pure_jax", lambda: goal.flatten(reach.PointReach()), reach.PRESET, goal=True))
 register(EnvSpec("arm_reach", "pure_jax", lambda: goal.flatten(reach.ArmReach()), reach.PRESET, goal=True))
 register(EnvSpec("reacher_goal", "brax", lambda backend="mjx": goal.flatten(goal_reacher.GoalReacher(backend)),
@@ -90,8 +98,11 @@ def spec(name: str) -> EnvSpec:
 
 def preset(name: str, platform: str = "gpu") -> dict[str, Any]:
     """The SACConfig fields that env `name` sets on top of the seed's defaults, on platform "gpu" or
-    "cpu" (its cpu_preset over its preset)."""
+    "cpu" (its cpu_preset over its preset), or under a recipe of envs/recipes.py ("fastsac": the
+    recipe over its gpu preset)."""
     s = spec(name)
+    if platform in recipes.RECIPES:
+        return {**s.preset, **recipes.RECIPES[platform]}
     return {**s.preset, **(s.cpu_preset if platform == "cpu" else {})}
 
 
@@ -141,7 +152,8 @@ def check_env(env: Any) -> tuple[int, int]:
         raise ValueError(
             f"observation_size={obs_size!r}: gpu_sac needs flat array observations (an int size), "
             "not a dict of observations (a goal env with observation, achieved_goal and desired_goal: "
-            "pass envs.goal.flatten(env))"
+            "pass envs.goal.flatten(env); one with state and privileged_state, as Playground's locomotion "
+            "envs: pass envs.dict_obs.flatten(env))"
         )
     return int(obs_size), int(env.action_size)
 
@@ -157,5 +169,5 @@ def _observation_size(env: Any) -> Any:
     return obs.shape[-1] if hasattr(obs, "shape") else jax.tree.map(lambda x: x.shape, obs)
 
 
-__all__ = ["BRAX_ENVS", "PLAYGROUND_ENVS", "REGISTRY", "EnvSpec", "check_env", "make", "make_env", "names",
-           "preset", "register", "spec"]
+__all__ = ["BRAX_ENVS", "LOCOMOTION_ENVS", "PLAYGROUND_ENVS", "REGISTRY", "EnvSpec", "check_env", "make", "make_env",
+           "names", "preset", "register", "spec"]
