@@ -50,6 +50,9 @@ FASTSAC: dict[str, Any] = dict(
     log_std_squash="tanh",
     max_grad_norm=None,  # FastSAC max_grad_norm=0.0: no clipping
     episode_length=1000,  # Playground's locomotion and DM Control episodes
+    # Ours, not FastSAC's: each observation stored once (gpu_sac/compact_replay.py), ~half the replay
+    # memory, the first wall these trainers hit with thousands of envs.
+    replay_layout="compact",
 )
 
 RECIPES: dict[str, dict[str, Any]] = {"fastsac": FASTSAC}

@@ -196,6 +196,11 @@ class SACConfig:
     """Importance-sampling exponent of prioritised replay."""
     per_eps: float = option(1e-6, POSITIVE)
     """Added to |TD error| so that no transition has priority zero."""
+    replay_layout: Literal["plain", "compact"] = option("plain")
+    """plain: each row holds obs and next_obs (every observation stored twice). compact: each
+    observation once; a row's next observation is read from its env's next row, and only the true
+    final observations of truncated episodes are kept aside (gpu_sac/compact_replay.py): about half
+    the memory. compact needs n_step 1, uniform replay, no HER, buffer_size a multiple of num_envs."""
     her: Literal["off", "future", "final", "episode"] = option("off")
     """Hindsight experience replay (goal envs: point_reach, arm_reach, reacher_goal): of each batch,
     her_k/(her_k + 1) of the transitions are replayed with their goal replaced by one achieved in
@@ -440,6 +445,7 @@ def _check_relations(c: SACConfig) -> None:
         _fail("deterministic_policy", True, "needs learn_alpha=False (a deterministic policy has no entropy)")
     _check_devices(c)
     _check_env_options(c)
+    _check_compact_replay(c)
     _check_her(c)
     g, D = c.env_group_size, c.num_devices
     if g is not None and (c.num_seeds * c.num_envs // D) % g:
@@ -469,6 +475,24 @@ def _check_env_options(c: SACConfig) -> None:
     for name in ("mass_scale", "friction_scale", "actuator_scale"):
         if getattr(c, name) != 1.0 and name not in takes:
             _fail(name, getattr(c, name), f"must be 1.0 for env={c.env!r} (only Brax envs take it)")
+
+
+def _check_compact_replay(c: SACConfig) -> None:
+    """The compact layout reads a row's next observation from its env's next row (one-step, uniform)."""
+    if c.replay_layout != "compact":
+        return
+    for name, value, allowed in (
+        ("n_step", c.n_step, "must be 1 with replay_layout='compact' (a row's successor is one step later)"),
+        ("prioritized_replay", c.prioritized_replay, "must be False with replay_layout='compact'"),
+        ("her", c.her, "must be 'off' with replay_layout='compact'"),
+    ):
+        if value != SEED_DEFAULTS[name]:
+            _fail(name, value, allowed)
+    if c.buffer_size % c.num_envs:
+        _fail("buffer_size", c.buffer_size, f"must be a multiple of num_envs={c.num_envs} with replay_layout='compact'")
+    if c.min_replay_size <= c.num_envs:
+        _fail("min_replay_size", c.min_replay_size, f"must be > num_envs={c.num_envs} with replay_layout='compact' "
+              "(the newest vectorised step is not drawn until its successor is in)")
 
 
 def _check_her(c: SACConfig) -> None:

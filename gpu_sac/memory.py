@@ -43,6 +43,10 @@ def state_bytes(config: SACConfig, obs_dim: int, act_dim: int) -> dict[str, int]
 def _per_transition(config: SACConfig, obs_dim: int, act_dim: int) -> int:
     """Bytes per stored transition of the config's replay: its row and whatever else it keeps per row
     (a sum-tree, an episode index); what each replay record reports as bytes_per_transition."""
+    if config.replay_layout == "compact":
+        from gpu_sac import compact_replay
+
+        return compact_replay.bytes_per_transition(obs_dim, act_dim, config.episode_length)
     return replay.bytes_per_transition(obs_dim, act_dim, config.prioritized_replay, config.her != "off")
 
 

@@ -231,6 +231,10 @@ def buffer_from_single(buffer: Any, config: SACConfig, devices: int) -> Any:
 
 
 def _check_whole_steps(config: SACConfig) -> None:
+    if config.replay_layout == "compact":
+        raise ConfigError(
+            "replay_layout='compact' rings (final-observation slots per device) cannot yet be laid out for "
+            "another device count: resume on the same num_devices, or without the replay buffer")
     if config.buffer_size % config.num_envs:
         raise ConfigError(
             f"buffer_size={config.buffer_size} is not a multiple of num_envs={config.num_envs}: the replay rings "

@@ -242,8 +242,8 @@ def make_networks(config: Any, obs_dim: int, act_dim: int, obs_layout: Any = Non
     """The networks that `config` (a SACConfig, or any object with NETWORK_FIELDS) describes.
 
     obs_layout: None (both networks read the whole observation) or an object with `actor` and
-    `critic`, each the (start, stop) columns that network reads (envs.dict_obs.ObsLayout: the actor
-    sees the env's `state`, the critics its `privileged_state`).
+    `critic`, each the (start, stop) columns that network reads, or None for all of them
+    (envs.dict_obs.ObsLayout: the actor sees the env's `state`, the critics its `privileged_state`).
     """
     dtype = DTYPES[config.compute_dtype]
     distributional_critic = config.critic_type == "c51"
@@ -252,8 +252,8 @@ def make_networks(config: Any, obs_dim: int, act_dim: int, obs_layout: Any = Non
     critic = CriticEnsemble(config.n_critics, config.critic_hidden_sizes or config.hidden_sizes,
                             config.critic_layer_norm, config.critic_activation, dtype,
                             config.num_atoms if distributional_critic else 1)
-    actor_cols = None if obs_layout is None else tuple(obs_layout.actor)
-    critic_cols = None if obs_layout is None else tuple(obs_layout.critic)
+    actor_cols, critic_cols = (None if obs_layout is None or getattr(obs_layout, part) is None
+                               else tuple(getattr(obs_layout, part)) for part in ("actor", "critic"))
     head_sample, head_mode = tanh_gaussian_head(config.deterministic_policy)
 
     def actor_apply(params, o):

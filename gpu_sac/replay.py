@@ -105,6 +105,8 @@ class ReplayBuffer:
       new rows get it, so each is replayed at least once with a high probability.
     episodes: where each row sits in its episode, for hindsight relabelling (`her.Episodes`); None
       otherwise.
+    finals: the compact layout's true final observations of truncated episodes and its next slot
+      (gpu_sac/compact_replay.py); None otherwise.
     """
 
     data: jax.Array
@@ -115,6 +117,7 @@ class ReplayBuffer:
     obs_dim: int = struct.field(pytree_node=False)
     act_dim: int = struct.field(pytree_node=False)
     episodes: Any = None
+    finals: Any = None
 
     @property
     def capacity(self) -> int:
@@ -147,10 +150,15 @@ class Replay(NamedTuple):
 def make_replay(config: SACConfig, obs_dim: int, act_dim: int, capacity: int | None = None,
                 max_over_rings: Callable[[jax.Array], jax.Array] | None = None, goal: Any = None) -> Replay:
     """The config's replay: hindsight relabelling (her, with the env's `envs.goal.GoalSpec` as goal),
-    prioritised (per_alpha, per_beta, per_eps) or uniform, of `capacity` rows (default buffer_size;
-    a data-parallel run gives each device buffer_size / num_devices, and max_over_rings, the max
-    over the devices' rings: see `prioritized`)."""
+    prioritised (per_alpha, per_beta, per_eps), compact (each observation stored once) or uniform,
+    of `capacity` rows (default buffer_size; a data-parallel run gives each device buffer_size /
+    num_devices, and max_over_rings, the max over the devices' rings: see `prioritized`)."""
     capacity = config.buffer_size if capacity is None else capacity
+    if config.replay_layout == "compact":
+        from gpu_sac import compact_replay
+        from gpu_sac.mesh import layout
+
+        return compact_replay.compact(capacity, obs_dim, act_dim, layout(config).envs, config.episode_length)
     if config.her != "off":
         from gpu_sac import her
 

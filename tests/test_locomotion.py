@@ -337,3 +337,32 @@ def test_go1_and_g1_reset_and_step_under_vmap_with_the_inner_envs_observations(n
         np.testing.assert_allclose(state.obs, inner["privileged_state"], rtol=1e-5, atol=1e-5)
         state, inner = step(state, jnp.zeros((2, act)))
     assert state.reward.shape == (2,) and np.all(np.isfinite(np.asarray(state.reward)))
+
+
+# ----------------------------------------------------------------------- training (the FastSAC recipe)
+
+TINY_RUN = dict(preset="cpu", num_envs=4, total_steps=32, steps_per_chunk=32, start_steps=8, min_replay_size=16,
+                batch_size=8, buffer_size=64, episode_length=8, eval_episodes=1, hidden_sizes=(16, 16))
+
+
+@pytest.mark.parametrize("name", [
+    "Go1JoystickFlatTerrain",
+    pytest.param("G1JoystickFlatTerrain", marks=pytest.mark.slow),
+])
+def test_go1_and_g1_train_a_tiny_chunk_with_the_recipe_and_an_asymmetric_actor(name, tmp_path):
+    """train() on the env under its preset's recipe (C51 critics, bf16, AdamW, compact replay; CPU-sized),
+    the actor reading `state`, the critics `privileged_state`; the exported policy acts on the flat obs."""
+    from gpu_sac import SACConfig, load_policy
+    from gpu_sac.experiment import RunOptions, run_experiment
+
+    n, m, act = EXPECTED[name]
+    config = SACConfig(env=name, **TINY_RUN)
+    assert (config.critic_type, config.compute_dtype, config.replay_layout) == ("c51", "bfloat16", "compact")
+    options = RunOptions(run_dir=str(tmp_path / "run"), progress="none", video=False, tensorboard=False)
+    result = run_experiment(config, options).result
+    final = result.history[-1]
+    assert final["env_steps"] == 32 and np.isfinite(final["critic_loss"]) and np.isfinite(final["eval_return"])
+    first_layer = result.state.agent.actor_params["params"]["MLP_0"]["Dense_0"]["kernel"]
+    assert first_layer.shape[-2:] == (n, 16)  # the actor reads the n columns of `state`
+    act_fn = load_policy(tmp_path / "run")
+    assert act_fn(jnp.zeros(m)).shape == (act,)

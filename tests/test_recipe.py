@@ -230,8 +230,8 @@ def test_recipe_config_errors_name_the_field():
 # ----------------------------------------------------------------------------- learning
 
 
-@pytest.mark.parametrize("option", [dict(critic_type="c51", v_min=-1000.0, v_max=0.0), dict(compute_dtype="bfloat16")],
-                         ids=["c51", "bfloat16"])
+@pytest.mark.parametrize("option", [dict(critic_type="c51", v_min=-1000.0, v_max=0.0), dict(compute_dtype="bfloat16"),
+                                    dict(replay_layout="compact")], ids=["c51", "bfloat16", "compact_replay"])
 def test_recipe_option_trains_pendulum_to_the_default_configs_bar(option):
     """The bar of test_train.test_pendulum_learns_within_20k_steps (−250 after 20k steps, 10 deterministic
     episodes), with one recipe option on. The c51 support covers pendulum's returns (γ 0.99: Q in
