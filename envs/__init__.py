@@ -72,8 +72,10 @@ for _name in PLAYGROUND_ENVS:
                      playground_envs.preset(_name), options=("playground_impl",), cpu_preset=brax_envs.CPU))
 for _name in LOCOMOTION_ENVS:
     register(EnvSpec(_name, "playground_locomotion",
-                     lambda impl="jax", _n=_name: locomotion.make_locomotion(_n, impl=impl),
-                     locomotion.preset(_name), options=("playground_impl",), cpu_preset=locomotion.LOCOMOTION_CPU))
+                     lambda impl="jax", domain_randomization=False, _n=_name: locomotion.make_locomotion(
+                         _n, impl=impl, domain_randomization=domain_randomization),
+                     locomotion.preset(_name), options=("playground_impl", "domain_randomization"),
+                     cpu_preset=locomotion.LOCOMOTION_CPU))
 register(EnvSpec("point_reach", "pure_jax", lambda: goal.flatten(reach.PointReach()), reach.PRESET, goal=True))
 register(EnvSpec("arm_reach", "pure_jax", lambda: goal.flatten(reach.ArmReach()), reach.PRESET, goal=True))
 register(EnvSpec("reacher_goal", "brax", lambda backend="mjx": goal.flatten(goal_reacher.GoalReacher(backend)),
@@ -82,7 +84,7 @@ register(EnvSpec("custom", "custom", _no_maker, {}))
 
 # SACConfig field → the maker's keyword.
 _OPTION_KEYWORDS = {"brax_backend": "backend", "playground_impl": "impl",
-                    **{name: name for name in brax_envs.DYNAMICS}}
+                    **{name: name for name in ("domain_randomization", *brax_envs.DYNAMICS)}}
 
 
 def names() -> tuple[str, ...]:

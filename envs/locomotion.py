@@ -132,14 +132,18 @@ def ensure_assets(name: str) -> None:
         )
 
 
-def make_locomotion(name: str, impl: str = "jax") -> Any:
+def make_locomotion(name: str, impl: str = "jax", domain_randomization: bool = False) -> Any:
     """Playground's locomotion env `name` with `impl` ("jax": MJX; "warp": MuJoCo Warp, needs warp-lang),
-    its Menagerie assets checked (and for Go1/G1 fetched) first; a dict-observation env comes flattened
-    (dict_obs.FlatDictEnv, carrying obs_layout). Actions are in [-1, 1]."""
+    its Menagerie assets checked (and for Go1/G1 fetched) first; with domain_randomization, each episode
+    in a model drawn by Playground's randomizer for it (envs/domain_randomization.py); a dict-observation
+    env comes flattened (dict_obs.FlatDictEnv, carrying obs_layout). Actions are in [-1, 1]."""
     ensure_assets(name)
     from mujoco_playground import registry
 
     from envs import dict_obs
+    from envs import domain_randomization as dr
 
     env = registry.load(name, config_overrides={"impl": impl})
+    if domain_randomization:
+        env = dr.randomized(name, env)
     return dict_obs.flatten_if_dict(env)

@@ -83,6 +83,21 @@ HALFCHEETAH_CPU_SAME = dict(
 )
 # Playground's DM Control SAC config (envs/playground_envs.py, the Brax envs' preset), α lr as Brax's.
 PLAYGROUND_SAME = dict(preset="gpu", alpha_lr=3e-4)
+# Pendulum's rewards are in [-16.3, 0] per step: at γ 0.99 its values lie in about [-1000, 0].
+PENDULUM_C51 = dict(critic_type="c51", v_min=-1000.0, v_max=0.0)
+
+
+def _recipe_at_preset_sizes() -> dict[str, Any]:
+    """FastSAC's recipe without its GPU sizes (envs, batch, replay, warm-up, chunk, episode length), so
+    that the env's preset sizes the run."""
+    from envs.recipes import FASTSAC
+
+    sizes = ("num_envs", "env_group_size", "buffer_size", "batch_size", "grad_updates_per_step", "steps_per_chunk",
+             "start_steps", "min_replay_size", "episode_length")
+    return {k: v for k, v in FASTSAC.items() if k not in sizes}
+
+
+RECIPE_AT_PRESET_SIZES = _recipe_at_preset_sizes()
 
 def sweep(name: str, env: str, grid: dict[str, tuple], base: dict[str, Any], **case: Any) -> Case:
     """A case whose arms are gpu_sac at every point of a grid of SACConfig fields over `base` (one
@@ -127,6 +142,36 @@ PRESETS: dict[str, tuple[Case, ...]] = {
         Case("CheetahRun-gpu", "CheetahRun", (200.0, 400.0, 600.0), budget_s=90, total_steps=10_000_000,
              eval_every=100_000, eval_episodes=16,
              arms=(Arm("same", TRAINERS, PLAYGROUND_SAME, "Playground's DM Control SAC config"),), seeds=1),
+    ),
+    # Playground's G1 joystick under the FastSAC recipe (the env's GPU preset), against FastTD3's published
+    # curve on an A100 (FastTD3's data/playground_result.json, G1 flat: 16.7 at 14.4 min, 27.6 at 28.9 min,
+    # 31.4 at 65 min; Brax PPO 24.0 at 67.6 min). Our goals on one H100: 28.2 (90 % of FastTD3's final)
+    # within 10 min, 31.4 within 20 min. 20 min on a lent GPU: run it with --deadline-s.
+    "locomotion-gpu": (
+        Case("G1JoystickFlatTerrain-gpu", "G1JoystickFlatTerrain", (16.7, 24.0, 28.2, 31.4), budget_s=1200,
+             total_steps=100_000 * 1024, eval_every=5 * 1024 * 1000, eval_episodes=16, seeds=1,
+             arms=(Arm("fastsac", ("gpu_sac",), dict(preset="gpu"),
+                       "the env's GPU preset: FastSAC's recipe with FastTD3's 1 024 envs (envs/locomotion.py)"),)),
+    ),
+    # The large-batch recipe's options (issue 10), each alone and all together (FastSAC's values at
+    # pendulum's sizes), against the preset; then the recipe on halfcheetah at the CPU preset's sizes.
+    "recipe-cpu": (
+        Case("pendulum-recipe", "pendulum", (-400.0, -200.0), budget_s=120, total_steps=20_000, eval_every=1_000,
+             eval_episodes=10, seeds=3,
+             arms=(Arm("preset", ("gpu_sac",), {}, "gpu_sac's pendulum preset"),
+                   Arm("c51", ("gpu_sac",), PENDULUM_C51, "the preset with C51 critics (101 atoms on [-1000, 0])"),
+                   Arm("bf16", ("gpu_sac",), dict(compute_dtype="bfloat16"), "the preset, hidden layers in bf16"),
+                   Arm("compact", ("gpu_sac",), dict(replay_layout="compact"),
+                       "the preset, each observation stored once"),
+                   Arm("fastsac", ("gpu_sac",), dict(RECIPE_AT_PRESET_SIZES, **PENDULUM_C51),
+                       "FastSAC's recipe (envs/recipes.py) at the preset's sizes"))),
+        Case("halfcheetah-recipe", "halfcheetah", (1_000.0, 3_000.0, 5_000.0), budget_s=900, total_steps=100_000,
+             eval_every=10_000, eval_episodes=10, seeds=1,
+             arms=(Arm("preset", ("gpu_sac",), dict(preset="cpu"), "gpu_sac's CPU preset"),
+                   Arm("fastsac", ("gpu_sac",), dict(RECIPE_AT_PRESET_SIZES, preset="cpu", v_min=-100.0,
+                                                     v_max=500.0),
+                       "FastSAC's recipe at the CPU preset's sizes; C51 support [-100, 500] "
+                       "(γ 0.97: returns-to-go up to ~12/0.03)"))),
     ),
     # Wall-clock sweeps (gpu_sac alone, one seed per point): the records the presets cite.
     "sweep-cpu": (

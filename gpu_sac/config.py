@@ -266,6 +266,9 @@ class SACConfig:
     """Physics pipeline of Brax envs."""
     playground_impl: Literal["jax", "warp"] = option("jax")
     """MuJoCo Playground implementation: MJX in JAX, or MuJoCo Warp (needs warp-lang)."""
+    domain_randomization: bool = option(False, FLAG)
+    """Playground locomotion envs: each episode in a model drawn by Playground's domain randomizer for
+    the env (floor and joint friction, masses, ...; envs/domain_randomization.py)."""
     mass_scale: float = option(1.0, POSITIVE)
     """Changed dynamics (Brax envs): every body's mass and inertia times this."""
     friction_scale: float = option(1.0, POSITIVE)
@@ -475,6 +478,9 @@ def _check_env_options(c: SACConfig) -> None:
     for name in ("mass_scale", "friction_scale", "actuator_scale"):
         if getattr(c, name) != 1.0 and name not in takes:
             _fail(name, getattr(c, name), f"must be 1.0 for env={c.env!r} (only Brax envs take it)")
+    if c.domain_randomization and "domain_randomization" not in takes:
+        _fail("domain_randomization", True, f"must be False for env={c.env!r} (only Playground's locomotion envs "
+              "take it)")
 
 
 def _check_compact_replay(c: SACConfig) -> None:
