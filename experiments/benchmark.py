@@ -200,6 +200,21 @@ def playground_at_128(name: str, env: str, description: str) -> Case:
 HALFCHEETAH_GPU = playground_at_128(
     "halfcheetah-gpu", "halfcheetah", "Brax halfcheetah (MJX), Playground's published DM Control SAC config")
 
+def _fastsac_fields() -> dict[str, Any]:
+    """FastSAC's recipe (envs/recipes.py) as a case's base config: every field but those a point sets."""
+    from envs.recipes import FASTSAC
+
+    return {k: v for k, v in FASTSAC.items() if k not in ("num_envs", "grad_updates_per_step", "steps_per_chunk")}
+
+
+# Playground's G1 joystick under the FastSAC recipe at FastTD3's 1 024 envs and 4 096 (issue 10's goal:
+# >= 100k env steps/s end to end while drawing >= 16 samples per collected transition; 8 updates of
+# batch 8 192 per 1 024 envs draw 64). gpu_sac_collect against raw_sim is the share of time in simulation.
+G1_FASTSAC_GPU = Case(name="G1JoystickFlatTerrain-fastsac", env="G1JoystickFlatTerrain", config=_fastsac_fields(),
+                      num_envs=(1024, 4096), updates=(2, 8), updates_at=1024, seeds=(1,), seeds_at=1024,
+                      collect_at=(1024, 4096),
+                      description="Playground G1JoystickFlatTerrain (MJX), FastSAC's recipe (envs/recipes.py)")
+
 PRESETS: dict[str, Preset] = {
     "cpu": Preset(
         cases=(HALFCHEETAH_CPU, full_replay(HALFCHEETAH_CPU, "halfcheetah-cpu-full-replay")),
@@ -227,6 +242,9 @@ PRESETS: dict[str, Preset] = {
         min_iterations=100,
         repeats=5,
     ),
+    # MENAGERIE=1 bash ../shared/device/wheels.sh, then on the device python -m envs.menagerie --from-tgz
+    # .whl/menagerie_go1_g1.tgz before this preset.
+    "locomotion-gpu": Preset(cases=(G1_FASTSAC_GPU,), chunk_steps=0, min_iterations=50, repeats=3),
     "smoke": Preset(
         cases=(
             Case(
