@@ -48,7 +48,8 @@ from experiments import readme_block  # noqa: E402
 from experiments.benchmark import CpuMonitor, device_info, device_slug, versions  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
-TRAINERS = ("gpu_sac", "brax_sac")
+TRAINERS = ("gpu_sac", "brax_sac")  # the two SAC trainers of a "same" arm
+ALL_TRAINERS = (*TRAINERS, "brax_ppo")  # brax_ppo: Brax's PPO at Playground's config (its arms' config: overrides)
 BLOCK = "time_to_score"
 
 
@@ -151,7 +152,10 @@ PRESETS: dict[str, tuple[Case, ...]] = {
         Case("G1JoystickFlatTerrain-gpu", "G1JoystickFlatTerrain", (16.7, 24.0, 28.2, 31.4), budget_s=1200,
              total_steps=100_000 * 1024, eval_every=5 * 1024 * 1000, eval_episodes=16, seeds=1,
              arms=(Arm("fastsac", ("gpu_sac",), dict(preset="gpu"),
-                       "the env's GPU preset: FastSAC's recipe with FastTD3's 1 024 envs (envs/locomotion.py)"),)),
+                       "the env's GPU preset: FastSAC's recipe with FastTD3's 1 024 envs (envs/locomotion.py)"),
+                   Arm("playground_ppo", ("brax_ppo",), {},
+                       "Brax PPO at Playground's config for the env (locomotion_params.brax_ppo_config: 8 192 "
+                       "envs), without domain randomisation, as FastTD3's curve"))),
     ),
     # The large-batch recipe's options (issue 10), each alone and all together (FastSAC's values at
     # pendulum's sizes), against the preset; then the recipe on halfcheetah at the CPU preset's sizes.
@@ -245,6 +249,53 @@ def run_brax_sac(config, budget_s: float, goal: float = math.inf) -> list[dict[s
     return curve
 
 
+def ppo_params(case: Case, arm: Arm) -> dict[str, Any]:
+    """Playground's Brax PPO config for the env (its locomotion or DM Control suite config), with the
+    case's step budget and evaluations and the arm's overrides."""
+    from mujoco_playground.config import dm_control_suite_params, locomotion_params
+
+    import envs
+
+    module = locomotion_params if envs.spec(case.env).family == "playground_locomotion" else dm_control_suite_params
+    params = module.brax_ppo_config(case.env).to_dict()
+    params.update(num_timesteps=case.total_steps, num_evals=case.total_steps // case.eval_every + 1,
+                  num_eval_envs=case.eval_episodes, **arm.config)
+    return params
+
+
+def run_brax_ppo(case: Case, arm: Arm, seed: int, budget_s: float) -> list[dict[str, Any]]:
+    """Train with Brax's PPO as Playground's training notebook does (its wrapper for training, its
+    network factory with the config's observation keys), one point per evaluation."""
+    import functools
+
+    from brax.training.agents.ppo import networks as ppo_networks
+    from brax.training.agents.ppo import train as ppo
+    from mujoco_playground import registry, wrapper
+
+    import envs
+    from envs import locomotion
+
+    params = ppo_params(case, arm)
+    factory = functools.partial(ppo_networks.make_ppo_networks, **params.pop("network_factory"))
+    if envs.spec(case.env).family == "playground_locomotion":
+        locomotion.ensure_assets(case.env)
+    curve: list[dict[str, Any]] = []
+    start = time.perf_counter()
+
+    def progress(step: int, metrics: dict[str, Any]) -> None:
+        curve.append(point(int(step), time.perf_counter() - start, float(metrics["eval/episode_reward"])))
+        if done(curve[-1], budget_s, math.inf):
+            raise BudgetReached
+
+    def load():
+        return registry.load(case.env, config_overrides={"impl": "jax"})
+
+    with contextlib.suppress(BudgetReached):
+        ppo.train(environment=load(), eval_env=load(), wrap_env_fn=wrapper.wrap_for_brax_training,
+                  network_factory=factory, seed=seed, progress_fn=progress, **params)
+    return curve
+
+
 RUNNERS = {"gpu_sac": run_gpu_sac, "brax_sac": run_brax_sac}
 
 
@@ -271,9 +322,17 @@ def record_path(out: Path, device: dict, case: Case, arm: Arm, trainer: str, see
 
 
 def run_one(case: Case, arm: Arm, trainer: str, seed: int, budget_s: float, device: dict) -> dict[str, Any]:
-    config = sac_config(case, arm, seed)
     before = CpuMonitor.snap()
-    curve = RUNNERS[trainer](config, budget_s, max(case.thresholds) if case.stop_when_reached else math.inf)
+    if trainer == "brax_ppo":
+        params = ppo_params(case, arm)
+        # The keys the table reads, in PPO's terms: envs, SGD passes per batch, minibatch size.
+        config = dict(params, network_factory=str(params["network_factory"]), grad_updates_per_step=params[
+            "num_updates_per_batch"], batch_size=params["batch_size"], num_envs=params["num_envs"])
+        curve = run_brax_ppo(case, arm, seed, budget_s)
+    else:
+        sac = sac_config(case, arm, seed)
+        config = sac.to_dict()
+        curve = RUNNERS[trainer](sac, budget_s, max(case.thresholds) if case.stop_when_reached else math.inf)
     foreign, _ = CpuMonitor.shares(before, CpuMonitor.snap())
     return {
         "what": "time to score: deterministic eval return against wall-clock from the start of the run",
@@ -286,7 +345,7 @@ def run_one(case: Case, arm: Arm, trainer: str, seed: int, budget_s: float, devi
         "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "device": device,
         "versions": versions(),
-        "config": config.to_dict(),
+        "config": config,
         "budget_s": budget_s,
         # Share of the CPUs other processes used during the run: a timing taken under load shows as such.
         "foreign_cpu_share": foreign,
@@ -317,7 +376,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--preset", choices=sorted(PRESETS), default="cpu")
     parser.add_argument("--cases", nargs="*", help="case names of the preset (default: all)")
     parser.add_argument("--arms", nargs="*", help="arm names of those cases (default: all)")
-    parser.add_argument("--trainers", nargs="*", default=list(TRAINERS), choices=TRAINERS)
+    parser.add_argument("--trainers", nargs="*", default=list(ALL_TRAINERS), choices=ALL_TRAINERS)
     parser.add_argument("--seeds", type=int, help="seeds per run (default: the case's)")
     parser.add_argument("--budget-s", type=float, help="wall-clock budget per run (default: the case's)")
     parser.add_argument("--deadline-s", type=float, default=math.inf,
@@ -487,7 +546,7 @@ def render(out: Path) -> str:
 def plot(runs: list[dict[str, Any]], path: Path) -> None:
     """Eval return against wall-clock seconds (left) and env steps (right), one line per run."""
     plt = readme_block.pyplot()
-    colours = {"gpu_sac": "tab:blue", "brax_sac": "tab:orange"}
+    colours = {"gpu_sac": "tab:blue", "brax_sac": "tab:orange", "brax_ppo": "tab:green"}
     styles = ["-", "--", ":", "-."]
     arms = sorted({r["arm"] for r in runs})
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.6), sharey=True)

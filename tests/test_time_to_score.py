@@ -81,7 +81,11 @@ def test_every_preset_config_is_valid():
     for cases in tts.PRESETS.values():
         for case in cases:
             for arm in case.arms:
-                tts.sac_config(case, arm, seed=0)
+                if arm.trainers == ("brax_ppo",):
+                    params = tts.ppo_params(case, arm)  # Playground's PPO config for the env, the case's budget
+                    assert params["num_timesteps"] == case.total_steps and params["num_eval_envs"] == case.eval_episodes
+                else:
+                    tts.sac_config(case, arm, seed=0)
 
 
 def test_sweep_arms_cover_the_grid_and_stop_at_the_last_threshold():
@@ -117,3 +121,19 @@ def test_smoke_run_of_brax_sac_has_its_evaluation_before_training(tmp_path):
     (path,) = tmp_path.glob("*/time_to_score/pendulum-smoke/same_brax_sac_seed0.json")
     record = json.loads(path.read_text())
     assert record["curve"][0]["env_steps"] == 0 and record["curve"][-1]["env_steps"] >= 1024
+
+
+TINY_PPO = dict(num_envs=8, batch_size=8, num_minibatches=2, unroll_length=5, num_updates_per_batch=1,
+                episode_length=50)
+
+
+@pytest.mark.slow
+def test_brax_ppo_at_playgrounds_config_writes_a_curve(tmp_path):
+    """Brax's PPO through Playground's config and training wrapper, shrunk to seconds on a DM Control env."""
+    case = tts.Case("ppo-smoke", "CartpoleBalance", (100.0,), budget_s=300, total_steps=4_000, eval_every=2_000,
+                    eval_episodes=2, seeds=1,
+                    arms=(tts.Arm("ppo", ("brax_ppo",), TINY_PPO, "tiny"),))
+    record = tts.run_one(case, case.arms[0], "brax_ppo", 0, 300.0, {"name": "test"})
+    assert record["config"]["num_envs"] == 8 and record["config"]["discounting"] > 0  # Playground's, overridden
+    assert len(record["curve"]) >= 2 and record["curve"][-1]["env_steps"] >= 4_000
+    assert all(p["eval_return"] is not None for p in record["curve"])
