@@ -26,6 +26,7 @@ import sys
 import tarfile
 import tempfile
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 
 # The wheel version tested: its asset_zoo holds Menagerie's Go1 and G1 meshes (6 and 36 files, ~30 MB).
@@ -61,55 +62,60 @@ def _install(src: Path, root: Path, robot: str) -> None:
     src.rename(root / robot / "assets")
 
 
+def _extract_each(root: Path | None, robots: tuple[str, ...], extract: Callable[[str, Path], Path]) -> list[str]:
+    """For each robot whose assets are missing: extract(robot, tmp) writes them under a temporary dir
+    in root and returns that `assets` dir, which is then moved into place. Returns the robots done."""
+    root = root or menagerie_path()
+    done = []
+    for robot in robots:
+        if present(robot, root):
+            continue
+        root.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=root) as tmp:
+            _install(extract(robot, Path(tmp)), root, robot)
+        done.append(robot)
+    return done
+
+
 def extract_wheel(wheel: Path, root: Path | None = None, robots: tuple[str, ...] = tuple(ROBOTS)) -> list[str]:
     """Extract each missing robot's assets from an mjlab wheel into `<root>/<robot>/assets`; returns
     the robots extracted. ValueError if the wheel lacks one."""
-    root = root or menagerie_path()
-    done = []
     with zipfile.ZipFile(wheel) as z:
         names = z.namelist()
-        for robot in robots:
-            if present(robot, root):
-                continue
+
+        def extract(robot: str, tmp: Path) -> Path:
             prefix = _wheel_dir(robot)
             members = [n for n in names if n.startswith(prefix) and not n.endswith("/")]
             if not members:
                 raise ValueError(f"{wheel} has no {prefix} (mjlab {MJLAB_VERSION} has it)")
-            root.mkdir(parents=True, exist_ok=True)
-            with tempfile.TemporaryDirectory(dir=root) as tmp:
-                out = Path(tmp) / "assets"
-                for name in members:
-                    rel = Path(name[len(prefix):])
-                    if rel.is_absolute() or ".." in rel.parts:
-                        raise ValueError(f"{wheel}: unsafe member {name!r}")
-                    (out / rel).parent.mkdir(parents=True, exist_ok=True)
-                    with z.open(name) as f, open(out / rel, "wb") as g:
-                        shutil.copyfileobj(f, g)
-                _install(out, root, robot)
-            done.append(robot)
-    return done
+            out = tmp / "assets"
+            for name in members:
+                rel = Path(name[len(prefix):])
+                if rel.is_absolute() or ".." in rel.parts:
+                    raise ValueError(f"{wheel}: unsafe member {name!r}")
+                (out / rel).parent.mkdir(parents=True, exist_ok=True)
+                with z.open(name) as f, open(out / rel, "wb") as g:
+                    shutil.copyfileobj(f, g)
+            return out
+
+        return _extract_each(root, robots, extract)
 
 
 def extract_tgz(tgz: Path, root: Path | None = None, robots: tuple[str, ...] = tuple(ROBOTS)) -> list[str]:
     """Extract each missing robot's assets from a tgz laid out as `<robot>/assets/...` (wheels.sh's
     menagerie_go1_g1.tgz); returns the robots extracted. ValueError if the archive lacks one."""
-    root = root or menagerie_path()
-    done = []
     with tarfile.open(tgz) as t:
         names = t.getnames()
-        for robot in robots:
-            if present(robot, root):
-                continue
+
+        def extract(robot: str, tmp: Path) -> Path:
             prefix = f"{robot}/assets/"
             members = [m for m in t.getmembers() if m.name.startswith(prefix) and m.isfile()]
             if not members:
                 raise ValueError(f"{tgz} has no {prefix} (its members begin {names[:3]})")
-            root.mkdir(parents=True, exist_ok=True)
-            with tempfile.TemporaryDirectory(dir=root) as tmp:
-                t.extractall(tmp, members=members, filter="data")  # "data": no absolute paths, no links out
-                _install(Path(tmp) / robot / "assets", root, robot)
-            done.append(robot)
-    return done
+            t.extractall(tmp, members=members, filter="data")  # "data": no absolute paths, no links out
+            return tmp / robot / "assets"
+
+        return _extract_each(root, robots, extract)
 
 
 def download_wheel(dest: Path, timeout: float = DOWNLOAD_TIMEOUT_S) -> Path:

@@ -483,17 +483,22 @@ def _check_env_options(c: SACConfig) -> None:
               "take it)")
 
 
+def _require_seed_defaults(*rules: tuple[str, Any, str]) -> None:
+    """Fail on the first (field, value, allowed) whose value is not the field's seed default."""
+    for name, value, allowed in rules:
+        if value != SEED_DEFAULTS[name]:
+            _fail(name, value, allowed)
+
+
 def _check_compact_replay(c: SACConfig) -> None:
     """The compact layout reads a row's next observation from its env's next row (one-step, uniform)."""
     if c.replay_layout != "compact":
         return
-    for name, value, allowed in (
+    _require_seed_defaults(
         ("n_step", c.n_step, "must be 1 with replay_layout='compact' (a row's successor is one step later)"),
         ("prioritized_replay", c.prioritized_replay, "must be False with replay_layout='compact'"),
         ("her", c.her, "must be 'off' with replay_layout='compact'"),
-    ):
-        if value != SEED_DEFAULTS[name]:
-            _fail(name, value, allowed)
+    )
     if c.buffer_size % c.num_envs:
         _fail("buffer_size", c.buffer_size, f"must be a multiple of num_envs={c.num_envs} with replay_layout='compact'")
     if c.min_replay_size <= c.num_envs:
@@ -513,13 +518,11 @@ def _check_her(c: SACConfig) -> None:
         goal_envs = ", ".join(n for n in envs.names() if envs.spec(n).goal)
         _fail("her", c.her, f"needs a goal-conditioned env ({goal_envs}, or env='custom' with a goal env); "
               f"{c.env!r} has no goals (set her='off')")
-    for name, value, allowed in (
+    _require_seed_defaults(
         ("n_step", c.n_step, "must be 1 with her (a relabelled reward is one step's)"),
         ("prioritized_replay", c.prioritized_replay, "must be False with her (HER draws rows uniformly)"),
         ("num_devices", c.num_devices, "must be 1 with her (not yet built for several devices)"),
-    ):
-        if value != SEED_DEFAULTS[name]:
-            _fail(name, value, allowed)
+    )
     if c.buffer_size % c.num_envs:
         _fail("buffer_size", c.buffer_size, f"must be a multiple of num_envs={c.num_envs} with her "
               "(each env's transitions keep their own rows of the ring)")

@@ -9,7 +9,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from conftest import tiny_config
+from conftest import random_batch, tiny_config
 
 from gpu_sac.learner import AgentState, init_agent, make_update, polyak, target_entropy
 from gpu_sac.losses import actor_loss, alpha_loss, critic_loss
@@ -19,15 +19,8 @@ from gpu_sac.replay import Transition
 OBS, ACT, B = 3, 2, 16
 
 
-def batch(key=0) -> Transition:
-    k = jax.random.split(jax.random.PRNGKey(key), 4)
-    return Transition(
-        obs=jax.random.normal(k[0], (B, OBS)),
-        action=jax.random.uniform(k[1], (B, ACT), minval=-1, maxval=1),
-        reward=jax.random.normal(k[2], (B,)),
-        next_obs=jax.random.normal(k[3], (B, OBS)),
-        discount=jnp.full((B,), 0.99),
-    )
+def batch(key=0, discount=0.99) -> Transition:
+    return random_batch(key, B, OBS, ACT, discount)
 
 
 def setup(**overrides):

@@ -11,7 +11,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from conftest import tiny_config
+from conftest import random_batch, tiny_config
 
 from gpu_sac import ConfigError, SACConfig, distributional, train
 from gpu_sac.learner import apply_gradients, init_agent, make_optimizers, make_update
@@ -23,14 +23,7 @@ OBS, ACT, B = 5, 2, 16
 
 
 def batch(key=0, discount=0.99) -> Transition:
-    k = jax.random.split(jax.random.PRNGKey(key), 4)
-    return Transition(
-        obs=jax.random.normal(k[0], (B, OBS)),
-        action=jax.random.uniform(k[1], (B, ACT), minval=-1, maxval=1),
-        reward=jax.random.normal(k[2], (B,)),
-        next_obs=jax.random.normal(k[3], (B, OBS)),
-        discount=jnp.full((B,), discount),
-    )
+    return random_batch(key, B, OBS, ACT, discount)
 
 
 def setup(layout=None, **overrides):
