@@ -176,6 +176,14 @@ HALFCHEETAH_CPU = Case(
     "vmapped batch",
 )
 
+
+def other_env_cpu(env: str) -> Case:
+    """One point of HALFCHEETAH_CPU's config on another Brax env (16 envs in groups of 16, 1 update per
+    step): whether a time-to-score run of it fits a CPU, from its raw simulator and gpu_sac's rate."""
+    return dataclasses.replace(HALFCHEETAH_CPU, name=f"{env}-cpu", env=env, num_envs=(16,), updates=(1,), seeds=(1,),
+                               collect_at=(16,), description=f"Brax {env} (MJX) at halfcheetah-cpu's config, 16 envs")
+
+
 CHEETAH_RUN_GPU = Case(
     name="CheetahRun-playground",
     env="CheetahRun",
@@ -230,6 +238,9 @@ PRESETS: dict[str, Preset] = {
         min_iterations=8,
         repeats=3,
     ),
+    # hopper and walker2d beside halfcheetah: does a CPU time-to-score run of them fit (issue 9)?
+    "cpu-other-envs": Preset(cases=(other_env_cpu("hopper"), other_env_cpu("walker2d")), chunk_steps=2048,
+                             min_iterations=8, repeats=3),
     "gpu": Preset(
         cases=(
             CHEETAH_RUN_GPU,
