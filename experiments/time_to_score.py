@@ -2,7 +2,7 @@
 env construction and compile included) and against env steps, gpu_sac and Brax SAC side by side
 in one process on one device.
 
-    python -m experiments.time_to_score                    # CPU: pendulum, then halfcheetah (hours)
+    python -m experiments.time_to_score                    # CPU: pendulum, halfcheetah, hopper (hours)
     python -m experiments.time_to_score --cases pendulum   # one case (~6 min on a 2-core CPU)
     python -m experiments.time_to_score --preset gpu       # halfcheetah to 1 M steps, CheetahRun (GPU)
     python -m experiments.time_to_score --preset smoke     # pendulum, seconds (tests)
@@ -131,6 +131,14 @@ PRESETS: dict[str, tuple[Case, ...]] = {
                    Arm("playground", ("brax_sac",), PLAYGROUND_SAME,
                        "Brax publishes no halfcheetah SAC settings: Playground's DM Control SAC config "
                        "(128 envs, 8 updates/step, batch 512)"))),
+        # hopper steps 2x faster than halfcheetah here (raw MJX, 16 envs: 6 596 env steps/s against 3 298;
+        # gpu_sac at 1 update per step 1 590 against 1 373: experiments/results/.../hopper-cpu), so a
+        # 100k-step run fits as halfcheetah's does (walker2d: 3 121 and 1 418, as halfcheetah).
+        Case("hopper-cpu", "hopper", (500.0, 1_000.0, 2_000.0), budget_s=900, total_steps=100_000,
+             eval_every=10_000, eval_episodes=10,
+             arms=(Arm("same", TRAINERS, HALFCHEETAH_CPU_SAME, "halfcheetah-cpu's same settings (16 envs, "
+                       "8 updates/step)"),
+                   Arm("preset", ("gpu_sac",), dict(preset="cpu"), "gpu_sac's CPU preset (envs/brax_envs.py CPU)"))),
     ),
     "gpu": (
         Case("halfcheetah-gpu", "halfcheetah", (1_000.0, 3_000.0, 5_000.0, 7_200.0, 10_214.0), budget_s=200,
