@@ -34,10 +34,11 @@ class RandomizedEnv:
         model = env.unwrapped._mjx_model
         # Run once, eagerly (a few small ops): in_axes are Python values, which a trace would turn into arrays.
         _, in_axes = randomize(model, jax.random.split(jax.random.PRNGKey(0), 1))
-        axes = jax.tree.leaves(in_axes, is_leaf=lambda x: x is None)
         self._treedef = jax.tree.structure(model)
-        if len(axes) != self._treedef.num_leaves:
-            raise ValueError(f"{type(env).__name__}'s randomizer returned in_axes that do not match its model")
+        try:  # in_axes has the model's structure, with 0 (drawn per env) or None (shared) at each leaf
+            axes = self._treedef.flatten_up_to(in_axes)
+        except (ValueError, TypeError) as e:
+            raise ValueError(f"{type(env).__name__}'s randomizer returned in_axes that do not match its model") from e
         self._varying = tuple(i for i, axis in enumerate(axes) if axis == 0)  # leaves drawn per env
         if not self._varying:
             raise ValueError(f"{type(env).__name__}'s randomizer draws nothing")

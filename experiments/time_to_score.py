@@ -282,9 +282,11 @@ def run_brax_ppo(case: Case, arm: Arm, seed: int, budget_s: float) -> list[dict[
 
     import envs
     from envs import locomotion
+    from experiments import brax_sac_compat
 
     params = ppo_params(case, arm)
-    factory = functools.partial(ppo_networks.make_ppo_networks, **params.pop("network_factory"))
+    # Locomotion configs name the networks' sizes and observation keys; DM Control's use Brax's defaults.
+    factory = functools.partial(ppo_networks.make_ppo_networks, **params.pop("network_factory", {}))
     if envs.spec(case.env).family == "playground_locomotion":
         locomotion.ensure_assets(case.env)
     curve: list[dict[str, Any]] = []
@@ -298,7 +300,8 @@ def run_brax_ppo(case: Case, arm: Arm, seed: int, budget_s: float) -> list[dict[
     def load():
         return registry.load(case.env, config_overrides={"impl": "jax"})
 
-    with contextlib.suppress(BudgetReached):
+    # patched_jax: Brax 0.14.2's PPO, like its SAC, calls the removed jax.device_put_replicated.
+    with contextlib.suppress(BudgetReached), brax_sac_compat.patched_jax():
         ppo.train(environment=load(), eval_env=load(), wrap_env_fn=wrapper.wrap_for_brax_training,
                   network_factory=factory, seed=seed, progress_fn=progress, **params)
     return curve
@@ -334,7 +337,7 @@ def run_one(case: Case, arm: Arm, trainer: str, seed: int, budget_s: float, devi
     if trainer == "brax_ppo":
         params = ppo_params(case, arm)
         # The keys the table reads, in PPO's terms: envs, SGD passes per batch, minibatch size.
-        config = dict(params, network_factory=str(params["network_factory"]), grad_updates_per_step=params[
+        config = dict(params, network_factory=str(params.get("network_factory")), grad_updates_per_step=params[
             "num_updates_per_batch"], batch_size=params["batch_size"], num_envs=params["num_envs"])
         curve = run_brax_ppo(case, arm, seed, budget_s)
     else:
