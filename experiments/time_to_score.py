@@ -271,9 +271,9 @@ def ppo_params(case: Case, arm: Arm) -> dict[str, Any]:
     return params
 
 
-def run_brax_ppo(case: Case, arm: Arm, seed: int, budget_s: float) -> list[dict[str, Any]]:
-    """Train with Brax's PPO as Playground's training notebook does (its wrapper for training, its
-    network factory with the config's observation keys), one point per evaluation."""
+def run_brax_ppo(case: Case, params: dict[str, Any], seed: int, budget_s: float) -> list[dict[str, Any]]:
+    """Train with Brax's PPO at `params` (ppo_params) as Playground's training notebook does (its wrapper
+    for training, its network factory with the config's observation keys), one point per evaluation."""
     import functools
 
     from brax.training.agents.ppo import networks as ppo_networks
@@ -284,7 +284,7 @@ def run_brax_ppo(case: Case, arm: Arm, seed: int, budget_s: float) -> list[dict[
     from envs import locomotion
     from experiments import brax_sac_compat
 
-    params = ppo_params(case, arm)
+    params = dict(params)
     # Locomotion configs name the networks' sizes and observation keys; DM Control's use Brax's defaults.
     factory = functools.partial(ppo_networks.make_ppo_networks, **params.pop("network_factory", {}))
     if envs.spec(case.env).family == "playground_locomotion":
@@ -336,10 +336,10 @@ def run_one(case: Case, arm: Arm, trainer: str, seed: int, budget_s: float, devi
     before = CpuMonitor.snap()
     if trainer == "brax_ppo":
         params = ppo_params(case, arm)
-        # The keys the table reads, in PPO's terms: envs, SGD passes per batch, minibatch size.
-        config = dict(params, network_factory=str(params.get("network_factory")), grad_updates_per_step=params[
-            "num_updates_per_batch"], batch_size=params["batch_size"], num_envs=params["num_envs"])
-        curve = run_brax_ppo(case, arm, seed, budget_s)
+        # The table reads num_envs, batch_size (PPO's minibatch) and grad_updates_per_step: SGD passes per batch.
+        config = dict(params, network_factory=str(params.get("network_factory")),
+                      grad_updates_per_step=params["num_updates_per_batch"])
+        curve = run_brax_ppo(case, params, seed, budget_s)
     else:
         sac = sac_config(case, arm, seed)
         config = sac.to_dict()
