@@ -682,6 +682,8 @@ def main(argv: list[str] | None = None) -> int:
         "--trainers", nargs="*", default=list(RUNNERS), choices=list(RUNNERS), help="trainers to run (default: all)"
     )
     parser.add_argument("--num-envs", nargs="*", type=int, help="only the points with these num_envs")
+    parser.add_argument("--updates", nargs="*", type=int,
+                        help="only the points with these updates per vectorised step (0: no learning)")
     parser.add_argument("--repeats", type=int, help="timed chunks per measurement (default: the preset's)")
     parser.add_argument("--out", type=Path, default=RESULTS, help="results folder (default: experiments/results)")
     parser.add_argument("--quiet-threshold", type=float, default=0.10,
@@ -695,7 +697,9 @@ def main(argv: list[str] | None = None) -> int:
     args.repeats = args.repeats or preset.repeats
     cases = [c for c in preset.cases if not args.cases or c.name in args.cases]
     trainers = tuple(args.trainers)
-    plan = [(c, p) for c in cases for p in points(c, trainers) if not args.num_envs or p.num_envs in args.num_envs]
+    plan = [(c, p) for c in cases for p in points(c, trainers)
+            if (not args.num_envs or p.num_envs in args.num_envs)
+            and (args.updates is None or p.updates in args.updates)]
     if args.list:
         for case, point in plan:
             print(case.name, point.key, f"{chunk_iterations(preset, point.num_envs)} iterations/chunk")

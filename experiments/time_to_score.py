@@ -158,7 +158,7 @@ PRESETS: dict[str, tuple[Case, ...]] = {
     # within 10 min, 31.4 within 20 min. 20 min on a lent GPU: run it with --deadline-s.
     "locomotion-gpu": (
         Case("G1JoystickFlatTerrain-gpu", "G1JoystickFlatTerrain", (16.7, 24.0, 28.2, 31.4), budget_s=1200,
-             total_steps=100_000 * 1024, eval_every=5 * 1024 * 1000, eval_episodes=16, seeds=1,
+             total_steps=100_000 * 1024, eval_every=1024 * 1000, eval_episodes=16, seeds=1,
              arms=(Arm("fastsac", ("gpu_sac",), dict(preset="gpu"),
                        "the env's GPU preset: FastSAC's recipe with FastTD3's 1 024 envs (envs/locomotion.py)"),
                    Arm("playground_ppo", ("brax_ppo",), {},
