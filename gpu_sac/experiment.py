@@ -26,7 +26,7 @@ from typing import Any, Literal
 import jax
 import numpy as np
 
-from gpu_sac import distributed, memory, mesh
+from gpu_sac import compile_cache, distributed, memory, mesh
 from gpu_sac import run_dir as rd
 from gpu_sac.config import ConfigError, SACConfig
 from gpu_sac.signals import StopFlag
@@ -68,6 +68,9 @@ class RunOptions:
     """The parts init_from takes: actor, critic, target_critic, log_alpha, obs_stats."""
     init_buffer: bool = False
     """With init_from: also carry its replay buffer over (same buffer_size, num_envs, num_seeds)."""
+    compile_cache: str | None = compile_cache.DEFAULT_DIR
+    """Keep compiled programs in this folder, so that a rerun of the same config and env skips most of
+    its compilation (JAX's persistent cache; see gpu_sac.compile_cache). None or "": off."""
 
 
 class StopRequested(Exception):
@@ -126,6 +129,7 @@ def run_experiment(
     from gpu_sac.train import build
 
     options = resolved_options(options)
+    compile_cache.enable(options.compile_cache)
     main = distributed.is_main_process()
     if not main:
         options = dataclasses.replace(options, progress="none")

@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
-import pytest
+import os
+import tempfile
 
-from gpu_sac import SACConfig
+# Runs through run_experiment turn JAX's persistent compilation cache on (gpu_sac.compile_cache):
+# the suite's go to a folder of its own, not the user's ~/.cache (set before jax is imported).
+os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", tempfile.mkdtemp(prefix="gpu_sac_tests_xla_"))
+
+import pytest  # noqa: E402
+
+from gpu_sac import SACConfig  # noqa: E402
 
 
 def tiny_config(**overrides) -> SACConfig:
