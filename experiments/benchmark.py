@@ -241,6 +241,14 @@ PRESETS: dict[str, Preset] = {
     # hopper and walker2d beside halfcheetah: does a CPU time-to-score run of them fit (issue 9)?
     "cpu-other-envs": Preset(cases=(other_env_cpu("hopper"), other_env_cpu("walker2d")), chunk_steps=2048,
                              min_iterations=8, repeats=3),
+    # Compact replay (each observation stored once) against the plain ring, side by side, buffer full.
+    "cpu-replay-layout": Preset(
+        cases=(full_replay(HALFCHEETAH_CPU, "halfcheetah-cpu-replay-plain"),
+               full_replay(HALFCHEETAH_CPU, "halfcheetah-cpu-replay-compact", replay_layout="compact")),
+        chunk_steps=2048,
+        min_iterations=8,
+        repeats=3,
+    ),
     "gpu": Preset(
         cases=(
             CHEETAH_RUN_GPU,

@@ -106,13 +106,17 @@ def device_class(records: list[dict[str, Any]]) -> str:
 def config_line(records: list[dict[str, Any]]) -> str:
     ref = next((r for r in records if r["trainer"] == "gpu_sac"), records[0])
     c = ref["config"]
+    timing = (f"{len(ref['figures']['env_steps_per_s']['values'])} timed chunks of {ref['chunk']['iterations']} "
+              f"vectorised steps each (at num_envs={ref['point']['num_envs']})")
+    if "buffer_size" not in c:  # the raw simulator alone: no learner settings to show
+        policy = c.get("policy", "raw simulator")
+        return f"`{ref['env']}`; {policy}, episodes of {c.get('episode_length')} steps; {timing}"
     return (
         f"`{ref['env']}`; networks {tuple(c.get('hidden_sizes', ()))}, batch {c.get('batch_size')}, "
         f"replay capacity {c.get('buffer_size'):,}, min replay {c.get('min_replay_size'):,}, "
         f"LayerNorm critics {'on' if c.get('critic_layer_norm') else 'off'}, obs normalisation "
         f"{'on' if c.get('normalize_observations') else 'off'}, episodes of {c.get('episode_length')} steps; "
-        f"{len(ref['figures']['env_steps_per_s']['values'])} timed chunks of "
-        f"{ref['chunk']['iterations']} vectorised steps each (at num_envs={ref['point']['num_envs']})"
+        f"{timing}"
     )
 
 
@@ -250,6 +254,8 @@ def targets(by: dict, sweeps: dict[str, Any], cls: str) -> list[str]:
         if s > 1 and total and single:
             rows.append([f"{s} seeds at once ≥ {TARGET_SEEDS * s:.1f}× one agent's env steps/s (num_envs={n})",
                          f"{total / single:.2f}×", "yes" if total / single >= TARGET_SEEDS * s else "no"])
+    if not rows:  # a case without the points the targets compare (one trainer, one point)
+        return []
     return ["**Targets** (issue 4)", ""] + table(["target", "measured", "met"], rows)
 
 

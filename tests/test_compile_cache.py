@@ -10,6 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.test_cli import ROOT, TINY
 
 # Counts JAX's cache hits during one CLI run and prints them last, as JSON.
@@ -45,3 +47,14 @@ def test_a_rerun_loads_its_programs_from_the_cache_and_an_empty_flag_turns_it_of
     # Init, the training chunk and the evaluation (at least) come back from disk.
     assert run(tmp_path, "second", str(cache)) >= 3
     assert run(tmp_path, "off", "") == 0
+
+
+@pytest.mark.slow
+def test_the_compile_cache_experiment_writes_a_record_of_both_runs(tmp_path):
+    from experiments import compile_cache
+
+    assert compile_cache.main(["--env", "pendulum", "--total-steps", "1024", "--out", str(tmp_path)]) == 0
+    (path,) = tmp_path.glob("*/compile_cache/pendulum.json")
+    record = json.loads(path.read_text())
+    assert record["same_result"] and record["cache_bytes"] > 0
+    assert record["cold"]["wall_s"] > 0 and record["warm"]["wall_s"] > 0
