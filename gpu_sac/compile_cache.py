@@ -2,13 +2,13 @@
 
 Compiling a run's programs (init, the training chunk, the evaluation) is most of the wait before the
 first return on a small budget: ~50 s of halfcheetah's first two minutes on a 2-core CPU, and
-minutes for Playground's G1 on a GPU. A rerun of the same config and env (another seed with
---num-seeds fixed, a resumed run, a tweak of total_steps, the same README command again) compiles
-the same programs; with the cache on, it loads them from disk instead (measured: halfcheetah's
-compiles 52 s -> 10 s on the CPU, the rest being tracing and lowering).
+minutes for Playground's G1 on a GPU. A rerun of the same sizes and env (the same command again,
+another --seed or --total-steps, a resumed run) compiles the same programs; with the cache on, it
+loads them from disk instead (measured: halfcheetah's compiles 52 s -> 10 s on the CPU, the rest
+being tracing and lowering; tests/test_compile_cache.py counts the cache hits).
 
-The cache is process-wide JAX state, so `train()` leaves it alone (the time-to-score benchmark
-measures cold compiles through it); `run_experiment` and so the CLI turn it on
+The cache is process-wide JAX state, so `train()` leaves it alone (the time-to-score runs, which
+call it, compile cold); `run_experiment` and so the CLI turn it on
 (RunOptions.compile_cache), and a notebook can call `enable()`. Entries are keyed by JAX on the
 program, the compile options, the device and the jax/jaxlib versions, so a stale entry is never used.
 """
