@@ -23,7 +23,7 @@ from envs.recipes import FASTSAC
 from gpu_sac import SACConfig
 from gpu_sac.learner import init_agent, make_update
 from gpu_sac.networks import make_networks
-from gpu_sac.replay import Transition
+from gpu_sac.transition import random_transitions
 
 # G1JoystickFlatTerrain flattened (envs/dict_obs.py): 216 columns, the actor reads the first 103; 29 joints.
 G1_DIMS = dict(obs_dim=216, actor_cols=103, act_dim=29)
@@ -33,14 +33,6 @@ VARIANTS = {
     "float32": dict(compute_dtype="float32"),
     "scalar_float32": dict(critic_type="scalar", compute_dtype="float32"),
 }
-
-
-def random_batch(key: jax.Array, size: int, obs_dim: int, act_dim: int) -> Transition:
-    k = jax.random.split(key, 4)
-    return Transition(obs=jax.random.normal(k[0], (size, obs_dim)),
-                      action=jax.random.uniform(k[1], (size, act_dim), minval=-1, maxval=1),
-                      reward=jax.random.normal(k[2], (size,)), next_obs=jax.random.normal(k[3], (size, obs_dim)),
-                      discount=jnp.full((size,), 0.97))
 
 
 def time_variant(overrides: dict, batch: int, updates: int, repeats: int, obs_dim: int, actor_cols: int,
@@ -55,7 +47,7 @@ def time_variant(overrides: dict, batch: int, updates: int, repeats: int, obs_di
     def run(agent, key):
         def body(agent, i):
             k_batch, k_update = jax.random.split(jax.random.fold_in(key, i))
-            data = random_batch(k_batch, batch, obs_dim, act_dim)
+            data = random_transitions(k_batch, batch, obs_dim, act_dim, discount=0.97)
             agent, aux, _ = update(agent, data, jnp.ones((batch,)), k_update, i)
             return agent, aux["critic_loss"]
         return jax.lax.scan(body, agent, jnp.arange(updates))

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import jax
+import jax.numpy as jnp
 
 
 class Transition(NamedTuple):
@@ -24,3 +25,13 @@ class Transition(NamedTuple):
     reward: jax.Array  # (...,) (n-step: the discounted sum of n rewards)
     next_obs: jax.Array  # (..., obs_dim): the true final obs at an episode's end
     discount: jax.Array  # (...,): γ^n, or 0 if the episode terminated
+
+
+def random_transitions(key: jax.Array, size: int, obs_dim: int, act_dim: int, discount: float = 0.99) -> Transition:
+    """`size` random rows (normal obs and rewards, uniform actions in [-1, 1]): data for timing or
+    testing an update without an env."""
+    k = jax.random.split(key, 4)
+    return Transition(obs=jax.random.normal(k[0], (size, obs_dim)),
+                      action=jax.random.uniform(k[1], (size, act_dim), minval=-1, maxval=1),
+                      reward=jax.random.normal(k[2], (size,)), next_obs=jax.random.normal(k[3], (size, obs_dim)),
+                      discount=jnp.full((size,), discount))

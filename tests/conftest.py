@@ -34,20 +34,12 @@ def tiny_config(**overrides) -> SACConfig:
 
 
 def random_batch(key: int, size: int, obs_dim: int, act_dim: int, discount: float = 0.99):
-    """A Transition of `size` random rows (normal obs and rewards, uniform actions in [-1, 1])."""
+    """A Transition of `size` random rows (gpu_sac.transition.random_transitions from PRNGKey(key))."""
     import jax
-    import jax.numpy as jnp
 
-    from gpu_sac.replay import Transition
+    from gpu_sac.transition import random_transitions
 
-    k = jax.random.split(jax.random.PRNGKey(key), 4)
-    return Transition(
-        obs=jax.random.normal(k[0], (size, obs_dim)),
-        action=jax.random.uniform(k[1], (size, act_dim), minval=-1, maxval=1),
-        reward=jax.random.normal(k[2], (size,)),
-        next_obs=jax.random.normal(k[3], (size, obs_dim)),
-        discount=jnp.full((size,), discount),
-    )
+    return random_transitions(jax.random.PRNGKey(key), size, obs_dim, act_dim, discount)
 
 
 @pytest.fixture
