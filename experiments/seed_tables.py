@@ -221,6 +221,12 @@ def render_group(out: Path, device: str, folder: str, records: dict[str, dict[st
             names.insert(2, "fixed_alpha")  # α₀ = 0.2
         if table == "entropy":
             names.insert(1, "full")  # −dim(A)
+        if not any(n in records for n in names if n != "full"):
+            # A budget run for the sample-efficiency row alone: a table of "not run yet" says nothing.
+            rows = " ".join(n for n in names if n != "full")
+            lines += [f"The {title} table is not run at this budget "
+                      f"(`python -m experiments.seed_tables --budget {budget} --rows {rows}`).", ""]
+            continue
         lines += [f"| {title} | seed (1 M steps) | ours ({budget // 1000}k steps) | CV (std/mean) |",
                   "|---|---|---|---|"]
         for n in names:

@@ -61,6 +61,17 @@ def test_render_shows_rows_not_run_and_the_order_found(tmp_path):
     assert (tmp_path / "cpu-test" / "seed_tables" / "cpu_100000.png").stat().st_size > 0
 
 
+def test_a_budget_with_the_full_row_alone_shows_its_milestones_and_no_empty_tables(tmp_path):
+    folder = tmp_path / "cpu-test" / "seed_tables" / "cpu_250000"
+    folder.mkdir(parents=True)
+    (folder / "full.json").write_text(json.dumps(row_record("full", [5000.0, 5000.0], budget=250_000)))
+    block = st.render(tmp_path)
+    assert "| ours | 2000 ± 0 | 5000 ± 0 | beyond budget | beyond budget |" in block
+    assert "not run yet" not in block
+    assert "The ablation table is not run at this budget" in block
+    assert "--budget 250000 --rows alpha_0.05 alpha_0.1 fixed_alpha alpha_0.5 alpha_1.0" in block
+
+
 def test_an_existing_row_is_skipped(tmp_path, capsys, monkeypatch):
     from experiments.benchmark import device_info
 
