@@ -135,7 +135,7 @@ def run_experiment(
         options = dataclasses.replace(options, progress="none")
     path = _run_path(config, options, check_new=main)
     program = build(config, env)  # the one Program of this run: train() gets it too
-    need = memory.check_fits(config, program.obs_dim, program.act_dim)
+    need = memory.check_fits(config, program.obs_dim, program.act_dim, nets=program.nets)
     say = _say(options.progress)
     _make_dir(path)
     state, history, restored_from = None, [], None

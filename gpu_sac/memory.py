@@ -7,6 +7,7 @@ not with an allocator error minutes into compilation (or, on a GPU, by taking al
 from __future__ import annotations
 
 import os
+from typing import Any
 
 import jax
 
@@ -20,15 +21,17 @@ class MemoryBudgetError(RuntimeError):
     """The run's state does not fit in the device's free memory."""
 
 
-def state_bytes(config: SACConfig, obs_dim: int, act_dim: int) -> dict[str, int]:
+def state_bytes(config: SACConfig, obs_dim: int, act_dim: int, nets: Any = None) -> dict[str, int]:
     """Bytes of the large parts of the train state on one device (all of it with num_devices = 1):
-    its agents' replay rings, agents and batches (shapes only, nothing allocated)."""
+    its agents' replay rings, agents and batches (shapes only, nothing allocated). nets: the run's
+    SACNetworks (an actor that reads part of the observation has fewer weights); made from the
+    dims when None."""
     from gpu_sac.learner import init_agent
     from gpu_sac.mesh import layout
     from gpu_sac.networks import make_networks
 
     per_transition = _per_transition(config, obs_dim, act_dim)
-    nets = make_networks(config, obs_dim, act_dim)
+    nets = make_networks(config, obs_dim, act_dim) if nets is None else nets
     agent = jax.eval_shape(lambda key: init_agent(config, nets, key), jax.random.PRNGKey(0))
     agent_bytes = sum(leaf.size * leaf.dtype.itemsize for leaf in jax.tree.leaves(agent))
     share = layout(config)  # data parallel: every agent, a 1/D share of its ring and batch
@@ -78,10 +81,11 @@ def sharing_devices(config: SACConfig) -> int:
     return min(config.num_devices, len(local)) if local else 1
 
 
-def check_fits(config: SACConfig, obs_dim: int, act_dim: int, free: int | None = None) -> dict[str, int]:
+def check_fits(config: SACConfig, obs_dim: int, act_dim: int, free: int | None = None,
+               nets: Any = None) -> dict[str, int]:
     """Raise MemoryBudgetError naming a buffer_size that fits if one device's share of the state
     (times the devices that share one memory) is over budget. Returns one device's share."""
-    need = state_bytes(config, obs_dim, act_dim)
+    need = state_bytes(config, obs_dim, act_dim, nets)
     free = free_device_bytes() if free is None else free
     if free is None:
         return need

@@ -110,6 +110,24 @@ def test_replay_that_does_not_fit_names_a_capacity_that_does():
     check_fits(tiny_config(buffer_size=fits), 3, 1, free=1 << 30)  # the named capacity does fit
 
 
+
+def test_the_memory_check_counts_the_weights_of_the_run_s_own_networks():
+    """An actor that reads part of the observation (asymmetric actor-critic) has fewer weights: the
+    check counts those of the networks the run builds, not of networks that read everything."""
+    import jax
+
+    from gpu_sac.learner import init_agent
+    from gpu_sac.memory import state_bytes
+    from gpu_sac.networks import make_networks
+
+    c, obs_dim = tiny_config(), 40
+    layout = dataclasses.make_dataclass("Layout", ["actor", "critic"])((0, 10), None)
+    nets = make_networks(c, obs_dim, 1, layout)
+    agent = jax.eval_shape(lambda k: init_agent(c, nets, k), jax.random.PRNGKey(0))
+    exact = sum(leaf.size * leaf.dtype.itemsize for leaf in jax.tree.leaves(agent))
+    assert state_bytes(c, obs_dim, 1, nets)["agent"] == exact < state_bytes(c, obs_dim, 1)["agent"]
+
+
 @pytest.mark.parametrize(
     "fields, message",
     [
