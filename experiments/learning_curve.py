@@ -105,7 +105,8 @@ def render_readme(readme: Path) -> Path:
         lines += [
             f"**{c['env']}**, {c['num_seeds']} seed(s) trained at once on {device}: "
             f"{c['num_envs']} envs, {c['grad_updates_per_step']} updates per vectorised step, batch "
-            f"{c['batch_size']}, {c['total_steps']:,} env steps in {record['wall_s']:.0f} s (compile "
+            f"{c['batch_size']}, networks {' x '.join(map(str, c['hidden_sizes']))}, "
+            f"{c['total_steps']:,} env steps in {record['wall_s']:.0f} s (compile "
             f"{record['compile_s']:.1f} s). Final deterministic eval return over {c['eval_episodes']} episodes: "
             f"{final['mean']:.1f} ± {final['std']:.1f} (per seed: {', '.join(f'{x:.1f}' for x in final['per_seed'])}).",
             "",

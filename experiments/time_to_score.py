@@ -84,6 +84,9 @@ HALFCHEETAH_CPU_SAME = dict(
 )
 # Playground's DM Control SAC config (envs/playground_envs.py, the Brax envs' preset), α lr as Brax's.
 PLAYGROUND_SAME = dict(preset="gpu", alpha_lr=3e-4)
+# The seed's width, the pendulum preset's until pendulum-width-sweep (64 x 64 since): the records of the
+# pendulum arms below that say "preset" were made with it.
+PENDULUM_256 = dict(hidden_sizes=(256, 256))
 # Pendulum's rewards are in [-16.3, 0] per step: at γ 0.99 its values lie in about [-1000, 0].
 PENDULUM_C51 = dict(critic_type="c51", v_min=-1000.0, v_max=0.0)
 
@@ -106,24 +109,31 @@ def sweep(name: str, env: str, grid: dict[str, tuple], base: dict[str, Any], **c
     wall-clock sweep behind a preset."""
     points = [dict(zip(grid, values, strict=True)) for values in itertools.product(*grid.values())]
     arms = tuple(
-        Arm("_".join(f"{_SHORT.get(k, k)}{v}" for k, v in p.items()), ("gpu_sac",), dict(base, **p),
+        Arm("_".join(f"{_SHORT.get(k, k)}{_value(v)}" for k, v in p.items()), ("gpu_sac",), dict(base, **p),
             f"sweep of {', '.join(grid)}")
         for p in points
     )
     return Case(name, env, arms=arms, stop_when_reached=True, **case)
 
 
-_SHORT = {"num_envs": "n", "grad_updates_per_step": "u", "batch_size": "b"}
+_SHORT = {"num_envs": "n", "grad_updates_per_step": "u", "batch_size": "b", "hidden_sizes": "h"}
+
+
+def _value(v: Any) -> str:
+    return "x".join(map(str, v)) if isinstance(v, tuple) else str(v)  # (64, 64) -> 64x64
 
 PRESETS: dict[str, tuple[Case, ...]] = {
     "cpu": (
         Case("pendulum", "pendulum", (-400.0, -200.0), budget_s=60, total_steps=20_000, eval_every=1_000,
              eval_episodes=10, seeds=5,
-             arms=(Arm("same", TRAINERS, {"alpha_lr": 3e-4, "batch_size": 256},
+             arms=(Arm("same", TRAINERS, {"alpha_lr": 3e-4, "batch_size": 256, **PENDULUM_256},
                        "gpu_sac's pendulum preset before the sweep (batch 256), α lr 3e-4 as Brax's"),
-                   Arm("batch256", ("gpu_sac",), {"batch_size": 256}, "gpu_sac's pendulum preset before the sweep"),
-                   Arm("batch64", ("gpu_sac",), {"batch_size": 64},
-                       "the sweep's fastest point (pendulum-sweep n4_u4_b64), the preset since"))),
+                   Arm("batch256", ("gpu_sac",), {"batch_size": 256, **PENDULUM_256},
+                       "gpu_sac's pendulum preset before the sweep"),
+                   Arm("batch64", ("gpu_sac",), {"batch_size": 64, **PENDULUM_256},
+                       "the sweep's fastest point (pendulum-sweep n4_u4_b64), the preset then"),
+                   Arm("h64", ("gpu_sac",), {"batch_size": 64, "hidden_sizes": (64, 64)},
+                       "batch64 with 64 x 64 networks, pendulum-width-sweep's fastest point, the preset since"))),
         Case("halfcheetah-cpu", "halfcheetah", (1_000.0, 3_000.0, 5_000.0, 7_200.0), budget_s=900,
              total_steps=100_000, eval_every=10_000, eval_episodes=10,
              arms=(Arm("same", TRAINERS, HALFCHEETAH_CPU_SAME, "issue 9's CPU settings (16 envs, 8 updates/step)"),
@@ -170,10 +180,12 @@ PRESETS: dict[str, tuple[Case, ...]] = {
     "recipe-cpu": (
         Case("pendulum-recipe", "pendulum", (-400.0, -200.0), budget_s=120, total_steps=20_000, eval_every=1_000,
              eval_episodes=10, seeds=3,
-             arms=(Arm("preset", ("gpu_sac",), {}, "gpu_sac's pendulum preset"),
-                   Arm("c51", ("gpu_sac",), PENDULUM_C51, "the preset with C51 critics (101 atoms on [-1000, 0])"),
-                   Arm("bf16", ("gpu_sac",), dict(compute_dtype="bfloat16"), "the preset, hidden layers in bf16"),
-                   Arm("compact", ("gpu_sac",), dict(replay_layout="compact"),
+             arms=(Arm("preset", ("gpu_sac",), PENDULUM_256, "gpu_sac's pendulum preset (256 x 256 then)"),
+                   Arm("c51", ("gpu_sac",), dict(PENDULUM_C51, **PENDULUM_256),
+                       "the preset with C51 critics (101 atoms on [-1000, 0])"),
+                   Arm("bf16", ("gpu_sac",), dict(compute_dtype="bfloat16", **PENDULUM_256),
+                       "the preset, hidden layers in bf16"),
+                   Arm("compact", ("gpu_sac",), dict(replay_layout="compact", **PENDULUM_256),
                        "the preset, each observation stored once"),
                    Arm("fastsac", ("gpu_sac",), dict(RECIPE_AT_PRESET_SIZES, **PENDULUM_C51),
                        "FastSAC's recipe (envs/recipes.py) at the preset's sizes"))),
@@ -189,8 +201,13 @@ PRESETS: dict[str, tuple[Case, ...]] = {
     "sweep-cpu": (
         sweep("pendulum-sweep", "pendulum", dict(num_envs=(4, 16, 64), grad_updates_per_step=(1, 4),
                                                  batch_size=(64, 256)),
-              base={}, thresholds=(-400.0, -200.0), budget_s=60, total_steps=20_000, eval_every=500,
+              base=PENDULUM_256, thresholds=(-400.0, -200.0), budget_s=60, total_steps=20_000, eval_every=500,
               eval_episodes=10, seeds=1),
+        # The networks' width at the preset's sizes (hidden_sizes; the seed's 256 x 256 included): on a
+        # CPU an update's cost grows with the width squared, and pendulum is a small problem.
+        sweep("pendulum-width-sweep", "pendulum", dict(hidden_sizes=((64, 64), (128, 128), (256, 256))),
+              base={}, thresholds=(-400.0, -200.0), budget_s=60, total_steps=20_000, eval_every=500,
+              eval_episodes=10, seeds=3),
         sweep("halfcheetah-sweep", "halfcheetah", dict(num_envs=(16, 32, 64), grad_updates_per_step=(4, 8)),
               base={k: v for k, v in HALFCHEETAH_CPU_SAME.items() if k != "alpha_lr"}, thresholds=(1_000.0, 3_000.0),
               budget_s=400, total_steps=200_000, eval_every=10_000, eval_episodes=10, seeds=1),
@@ -332,7 +349,21 @@ def record_path(out: Path, device: dict, case: Case, arm: Arm, trainer: str, see
     return out / device_slug(device) / "time_to_score" / case.name / f"{arm.name}_{trainer}_seed{seed}.json"
 
 
+def seconds_since_process_start() -> float | None:
+    """Seconds since this process started (Linux /proc: the interpreter's start-up and imports before
+    a run's clock starts); None where /proc is missing."""
+    try:
+        with open("/proc/self/stat") as f:
+            start_ticks = int(f.read().rsplit(")", 1)[1].split()[19])  # field 22, starttime
+        with open("/proc/uptime") as f:
+            uptime = float(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+    return uptime - start_ticks / os.sysconf("SC_CLK_TCK")
+
+
 def run_one(case: Case, arm: Arm, trainer: str, seed: int, budget_s: float, device: dict) -> dict[str, Any]:
+    process_start_s = seconds_since_process_start()
     before = CpuMonitor.snap()
     if trainer == "brax_ppo":
         params = ppo_params(case, arm)
@@ -360,6 +391,9 @@ def run_one(case: Case, arm: Arm, trainer: str, seed: int, budget_s: float, devi
         "budget_s": budget_s,
         # Share of the CPUs other processes used during the run: a timing taken under load shows as such.
         "foreign_cpu_share": foreign,
+        # Before the run's clock started: the process's start-up (Python, JAX and the harness's imports).
+        # Add it for the time from the command; with --in-process, later runs count earlier ones too.
+        "process_start_s": process_start_s,
         "total_steps": case.total_steps,
         "eval_every": case.eval_every,
         "eval_episodes": case.eval_episodes,

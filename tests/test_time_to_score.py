@@ -73,7 +73,9 @@ def test_plan_is_seed_major_and_filters_trainers():
     runs = tts.plan((case,), ("gpu_sac", "brax_sac"), seeds=2)
     assert [(a.name, t, s) for _, a, t, s in runs] == [
         ("same", "gpu_sac", 0), ("same", "brax_sac", 0), ("batch256", "gpu_sac", 0), ("batch64", "gpu_sac", 0),
-        ("same", "gpu_sac", 1), ("same", "brax_sac", 1), ("batch256", "gpu_sac", 1), ("batch64", "gpu_sac", 1)]
+        ("h64", "gpu_sac", 0),
+        ("same", "gpu_sac", 1), ("same", "brax_sac", 1), ("batch256", "gpu_sac", 1), ("batch64", "gpu_sac", 1),
+        ("h64", "gpu_sac", 1)]
     assert all(t == "brax_sac" for _, _, t, _ in tts.plan((case,), ("brax_sac",), seeds=2))
 
 
@@ -105,8 +107,21 @@ def test_smoke_run_of_gpu_sac_writes_a_record_and_skips_it_the_second_time(tmp_p
     assert record["trainer"] == "gpu_sac" and record["config"]["seed"] == 0
     assert [p["env_steps"] for p in record["curve"]] == [256, 512, 768, 1024]
     assert all(p["wall_s"] > 0 for p in record["curve"])
+    assert record["process_start_s"] > 0
     assert tts.main(argv) == 0
     assert "exists, skipped" in capsys.readouterr().out
+
+
+def test_process_start_counts_what_ran_before_the_call():
+    """The seconds a run's record adds for the time from the command: a process that slept 1 s before
+    asking reports at least that, and not minutes."""
+    import subprocess
+
+    code = ("import sys, time; time.sleep(1.0); sys.path.insert(0, '.'); "
+            "from experiments.time_to_score import seconds_since_process_start as s; print(s())")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                          cwd=Path(__file__).resolve().parent.parent)
+    assert 1.0 <= float(done.stdout.split()[-1]) < 60, done.stderr[-2000:]
 
 
 def test_deadline_starts_no_run_it_cannot_give_its_minimum(tmp_path, capsys):
