@@ -33,9 +33,10 @@ L = 1.0
 # batch 256 on a 2-core CPU, and ended the 20 000 steps at −121 ± 24 against −145 ± 25 (5 seeds).
 # Networks 64 x 64, not the seed's 256 x 256: on a CPU an update costs about the width squared, and
 # pendulum needs little. The width sweep (`--preset sweep-cpu --cases pendulum-width-sweep`, 3 seeds
-# per width) reached −200 in 6.7-7.9 s at 64, 7.7-8.6 s at 128 and 12.0-15.7 s at 256; its 5-seed confirmation
-# (arm "h64" of `--cases pendulum`) in 6.6-8.3 s on every seed, ending the 20 000 steps at
-# −118 ± 23.
+# per width, the widths interleaved) reached −200 in 6.7-7.9 s at 64, 7.7-8.6 s at 128 and 12.0-15.7 s
+# at 256; its 5-seed confirmation (arm "h64" of `--cases pendulum`) ends the 20 000 steps at −119 ± 23
+# (the batch-64 preset: −121 ± 24) and reached −200 in 9.9-11.3 s (in an hour when this VM ran about a
+# third slower than during the sweep: README, Time to score).
 PRESET = dict(
     hidden_sizes=(64, 64),
     batch_size=64,

@@ -6,6 +6,9 @@
 #       bench  G1 end to end at 1 024 envs, 2 updates per step (16 samples per transition), beside the
 #              raw simulator (BENCH_S s, default 420: compiling gpu_sac's G1 programs takes minutes)
 #       probe  one gradient update alone at G1's sizes, four variants of the recipe (~1 min)
+#       startup  G1's three programs compiled one after the other, then concurrently (train()'s way on
+#              a GPU), each in a fresh process (STARTUP_S s, default 540)
+#       replay   plain against compact replay, interleaved chunk by chunk (halfcheetah, ~3 min)
 # Each item has its own timeout and the results are packed after each, so one that overruns loses only
 # itself. Here: `tar xzf res.tgz`, then move res/<device>/... under experiments/results/.
 set -u
@@ -25,7 +28,11 @@ for item in "${@:-tts}"; do
              --trainers raw_sim gpu_sac --num-envs 1024 --updates 0 2 --quiet-wait 0 --out res ;;
     probe) mkdir -p res/update_probe && timeout 300 python3 -m experiments.update_probe \
              --out res/update_probe/G1JoystickFlatTerrain.json ;;
-    *) echo "unknown item $item (tts, bench, probe)"; exit 2 ;;
+    startup) timeout "${STARTUP_S:-540}" python3 -m experiments.startup --env G1JoystickFlatTerrain --preset gpu \
+               --repeats 1 --out res ;;
+    replay) timeout 300 python3 -m experiments.replay_ab --preset gpu --num-envs 1024 --buffer-size 1048576 \
+              --chunk-steps 102400 --pairs 5 --out res ;;
+    *) echo "unknown item $item (tts, bench, probe, startup, replay)"; exit 2 ;;
   esac
   save
 done

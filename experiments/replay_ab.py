@@ -3,6 +3,7 @@ filled (untimed), then timed chunks alternate plain, compact, plain, compact, ..
 
     python -m experiments.replay_ab                      # halfcheetah, the benchmark's full-replay case
     python -m experiments.replay_ab --env pendulum --pairs 4 --buffer-size 20000
+    python -m experiments.replay_ab --preset gpu --num-envs 1024 --buffer-size 1048576 --chunk-steps 102400
 
 Why not two benchmark runs: on the 2-core CPU the same measurement drifts by ±10 % from one run to the
 next (and within one), more than the difference sought. Alternating the two programs chunk by chunk
@@ -30,14 +31,17 @@ RESULTS = Path(__file__).resolve().parent / "results"
 LAYOUTS = ("plain", "compact")
 
 
-def make_config(env: str, num_envs: int, updates: int, chunk_steps: int, buffer_size: int):
-    """The benchmark's CPU config with min replay = capacity: every timed insert lands in a full ring."""
+def make_config(env: str, num_envs: int, updates: int, chunk_steps: int, buffer_size: int, preset: str | None = None):
+    """The benchmark's CPU config (or the env's named preset) with min replay = capacity: every timed
+    insert lands in a full ring."""
     from gpu_sac import SACConfig
 
-    fields = dict(CPU_SAC, env=env, num_envs=num_envs, grad_updates_per_step=updates, buffer_size=buffer_size,
+    base = dict(CPU_SAC) if preset is None else dict(preset=preset)
+    fields = dict(base, env=env, num_envs=num_envs, grad_updates_per_step=updates, buffer_size=buffer_size,
                   min_replay_size=buffer_size, start_steps=buffer_size, steps_per_chunk=chunk_steps,
                   total_steps=chunk_steps * 10**6)
-    fields["env_group_size"] = math.gcd(num_envs, fields["env_group_size"])  # groups of 16 envs, or fewer
+    if "env_group_size" in fields:
+        fields["env_group_size"] = math.gcd(num_envs, fields["env_group_size"])  # groups of 16 envs, or fewer
     return {layout: SACConfig(**dict(fields, replay_layout=layout)) for layout in LAYOUTS}
 
 
@@ -56,10 +60,11 @@ def filled(program, config) -> tuple[Any, int]:
     return ts, chunks + 1
 
 
-def run(env: str, num_envs: int, updates: int, chunk_steps: int, buffer_size: int, pairs: int) -> dict[str, Any]:
+def run(env: str, num_envs: int, updates: int, chunk_steps: int, buffer_size: int, pairs: int,
+        preset: str | None = None) -> dict[str, Any]:
     from gpu_sac.train import build
 
-    configs = make_config(env, num_envs, updates, chunk_steps, buffer_size)
+    configs = make_config(env, num_envs, updates, chunk_steps, buffer_size, preset)
     programs = {layout: build(c) for layout, c in configs.items()}
     states, setup = {}, {}
     for layout in LAYOUTS:
@@ -105,10 +110,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--chunk-steps", type=int, default=2048, help="env steps per timed chunk")
     parser.add_argument("--buffer-size", type=int, default=100_000)
     parser.add_argument("--pairs", type=int, default=8, help="timed chunks per layout, alternated")
+    parser.add_argument("--preset", help="the env's preset to start from (default: the benchmark's CPU config)")
     parser.add_argument("--out", type=Path, default=RESULTS, help="results folder (default: experiments/results)")
     args = parser.parse_args(argv)
     device = device_info()
-    record = run(args.env, args.num_envs, args.updates, args.chunk_steps, args.buffer_size, args.pairs)
+    record = run(args.env, args.num_envs, args.updates, args.chunk_steps, args.buffer_size, args.pairs, args.preset)
     record.update(device=device, versions=versions(), command="python -m experiments.replay_ab " + " ".join(
         sys.argv[1:] if argv is None else argv), date=datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"))
     path = args.out / device_slug(device) / "replay_ab" / f"{args.env}.json"

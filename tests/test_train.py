@@ -11,7 +11,7 @@ from conftest import tiny_config
 
 from envs.pendulum import Pendulum
 from gpu_sac import SACConfig, TrainingDiverged, replay, train
-from gpu_sac.train import build, seed_keys
+from gpu_sac.train import build, compile_stages, seed_keys
 
 
 def test_pendulum_learns_within_20k_steps():
@@ -75,6 +75,26 @@ def test_each_jitted_stage_is_traced_once_per_run(chunks):
     CountingPendulum.traces = 0
     train(tiny_config(total_steps=64 * chunks, steps_per_chunk=64), env=CountingPendulum())
     assert CountingPendulum.traces == 2  # the training chunk and the evaluation, whatever the chunk count
+
+
+def test_concurrent_compile_gives_the_same_run_as_one_after_the_other():
+    """compile_stages compiles the chunk and the evaluation in threads while init runs (train()'s
+    way) or one after the other: the same programs, the same run."""
+    config = tiny_config(total_steps=128, steps_per_chunk=64)
+    program = build(config)
+    runs = []
+    for concurrent in (False, True):
+        state, run_chunk, evaluate, compile_s = compile_stages(program, concurrent=concurrent)
+        assert compile_s > 0
+        for _ in range(2):
+            state, summary = run_chunk(state)
+        returns, _ = evaluate(state.agent, seed_keys(config))
+        runs.append((jax.tree.leaves(state.agent), np.asarray(returns), int(summary["updates"])))
+    (agent_a, returns_a, updates_a), (agent_b, returns_b, updates_b) = runs
+    assert updates_a == updates_b > 0
+    np.testing.assert_array_equal(returns_a, returns_b)
+    for a, b in zip(agent_a, agent_b, strict=True):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
 
 
 def test_many_seeds_in_one_program_match_separate_runs():
