@@ -394,18 +394,16 @@ def train(
     history = list(history or [])
     fresh = state is None
     # Compile the chunk (and the evaluation) ahead of time, so that compile time is measured apart
-    # from steps/s; on one device, concurrently with init (see compile_stages).
+    # from steps/s; on one device, concurrently with init (see compile_stages). Another run's
+    # parameters (init_from) replace the fresh ones in place: same shapes, same programs.
     if program.mesh is None:
         state, run_chunk, evaluate, compile_s = compile_stages(program, state)
+        state = _transferred(state, program, init_from) if fresh else state
     else:
-        state = program.init(seed_keys(config)) if state is None else state
+        state = _transferred(program.init(seed_keys(config)), program, init_from) if fresh else state
         compile_start = time.perf_counter()
         run_chunk, evaluate = program.run_chunk.lower(state).compile(), program.evaluate
         compile_s = time.perf_counter() - compile_start
-    if init_from is not None and fresh:
-        from gpu_sac import transfer
-
-        state = transfer.apply(state, program, init_from)
     wall_before = history[-1]["wall_s"] if history else 0.0
     for chunk in range(len(history), config.num_chunks):
         chunk_start = time.perf_counter()
@@ -420,6 +418,14 @@ def train(
             callback(state, record)
     params = agent_params(state.agent, config)
     return TrainResult(config, params, history, state=state, program=program, compile_s=compile_s)
+
+
+def _transferred(state: TrainState, program: Program, init_from: Any) -> TrainState:
+    if init_from is None:
+        return state
+    from gpu_sac import transfer
+
+    return transfer.apply(state, program, init_from)
 
 
 def compile_stages(program: Program, state: TrainState | None = None, concurrent: bool = True
