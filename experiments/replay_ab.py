@@ -17,7 +17,6 @@ import argparse
 import datetime
 import json
 import math
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -25,7 +24,7 @@ from typing import Any
 
 import jax
 
-from experiments.benchmark import CPU_SAC, CpuMonitor, device_info, device_slug, versions
+from experiments.benchmark import CPU_SAC, CpuMonitor, device_info, device_slug, spread, versions
 
 RESULTS = Path(__file__).resolve().parent / "results"
 LAYOUTS = ("plain", "compact")
@@ -76,9 +75,9 @@ def run(env: str, num_envs: int, updates: int, chunk_steps: int, buffer_size: in
     env_steps = configs["plain"].iterations_per_chunk * num_envs
     for _ in range(pairs):
         for layout in LAYOUTS:
+            before = int(states[layout].updates)  # read outside the timed window
             a = CpuMonitor.snap()
             t0 = time.perf_counter()
-            before = int(states[layout].updates)
             states[layout], summary = programs[layout].run_chunk(states[layout])
             jax.block_until_ready(summary)
             sps[layout].append(env_steps / (time.perf_counter() - t0))
@@ -95,9 +94,8 @@ def run(env: str, num_envs: int, updates: int, chunk_steps: int, buffer_size: in
         "bytes_per_transition": {layout: programs[layout].replay.bytes_per_transition for layout in LAYOUTS},
         "chunk_env_steps": env_steps,
         "setup": setup,
-        "env_steps_per_s": {layout: {"median": statistics.median(v), "values": v} for layout, v in sps.items()},
-        "compact_over_plain": {"median": statistics.median(ratios), "min": min(ratios), "max": max(ratios),
-                               "values": ratios},
+        "env_steps_per_s": {layout: spread(v) for layout, v in sps.items()},
+        "compact_over_plain": spread(ratios),
         "max_foreign_cpu_share": max((f for f in foreign if f is not None), default=None),
     }
 
