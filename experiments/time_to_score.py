@@ -148,7 +148,10 @@ PRESETS: dict[str, tuple[Case, ...]] = {
              eval_every=10_000, eval_episodes=10,
              arms=(Arm("same", TRAINERS, HALFCHEETAH_CPU_SAME, "halfcheetah-cpu's same settings (16 envs, "
                        "8 updates/step)"),
-                   Arm("preset", ("gpu_sac",), dict(preset="cpu"), "gpu_sac's CPU preset (envs/brax_envs.py CPU)"))),
+                   Arm("preset", ("gpu_sac",), dict(preset="cpu"), "gpu_sac's CPU preset (envs/brax_envs.py CPU)"),
+                   Arm("published", ("brax_sac",), dict(preset="gpu"),
+                       "Brax's published hopper SAC settings (its training notebook: 128 envs, 64 updates per "
+                       "vectorised step, batch 512; envs/brax_envs.py BRAX_HOPPER)"))),
     ),
     "gpu": (
         Case("halfcheetah-gpu", "halfcheetah", (1_000.0, 3_000.0, 5_000.0, 7_200.0, 10_214.0), budget_s=200,
