@@ -4,7 +4,7 @@ in one process on one device.
 
     python -m experiments.time_to_score                    # CPU: pendulum, halfcheetah, hopper (hours)
     python -m experiments.time_to_score --cases pendulum   # one case (~6 min on a 2-core CPU)
-    python -m experiments.time_to_score --preset gpu       # halfcheetah to 1 M steps, CheetahRun (GPU)
+    python -m experiments.time_to_score --preset gpu       # halfcheetah to 1 M steps, CheetahRun, HumanoidWalk (GPU)
     python -m experiments.time_to_score --preset smoke     # pendulum, seconds (tests)
     python -m experiments.time_to_score --render --readme README.md   # table and plot from the records
 
@@ -162,6 +162,11 @@ PRESETS: dict[str, tuple[Case, ...]] = {
                        "the same with 32 updates per vectorised step (untuned candidate)")),
              seeds=1),
         Case("CheetahRun-gpu", "CheetahRun", (200.0, 400.0, 600.0), budget_s=90, total_steps=10_000_000,
+             eval_every=100_000, eval_episodes=16,
+             arms=(Arm("same", TRAINERS, PLAYGROUND_SAME, "Playground's DM Control SAC config"),), seeds=1),
+        # DM Control returns lie in [0, 1 000]; the thresholds are low ones, as humanoid learns slowly, and
+        # the record keeps the whole curve whatever they are.
+        Case("HumanoidWalk-gpu", "HumanoidWalk", (50.0, 100.0, 200.0), budget_s=150, total_steps=10_000_000,
              eval_every=100_000, eval_episodes=16,
              arms=(Arm("same", TRAINERS, PLAYGROUND_SAME, "Playground's DM Control SAC config"),), seeds=1),
     ),
