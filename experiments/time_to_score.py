@@ -149,6 +149,10 @@ PRESETS: dict[str, tuple[Case, ...]] = {
              arms=(Arm("same", TRAINERS, HALFCHEETAH_CPU_SAME, "halfcheetah-cpu's same settings (16 envs, "
                        "8 updates/step)"),
                    Arm("preset", ("gpu_sac",), dict(preset="cpu"), "gpu_sac's CPU preset (envs/brax_envs.py CPU)"),
+                   # Brax's SAC starts at α = 1 and aims at an entropy of −dim(A)/2 (hopper: 3 actions), which
+                   # the stand-in cannot change: the same arm with those, to see if they are behind the gap.
+                   Arm("brax_alpha", ("gpu_sac",), dict(HALFCHEETAH_CPU_SAME, init_alpha=1.0, target_entropy=-1.5),
+                       "the same arm with Brax's α₀ = 1 and target entropy −dim(A)/2"),
                    Arm("published", ("brax_sac",), dict(preset="gpu"),
                        "Brax's published hopper SAC settings (its training notebook: 128 envs, 64 updates per "
                        "vectorised step, batch 512; envs/brax_envs.py BRAX_HOPPER)"))),
