@@ -84,6 +84,8 @@ HALFCHEETAH_CPU_SAME = dict(
 )
 # Playground's DM Control SAC config (envs/playground_envs.py, the Brax envs' preset), α lr as Brax's.
 PLAYGROUND_SAME = dict(preset="gpu", alpha_lr=3e-4)
+PLAYGROUND_ARM = Arm("same", TRAINERS, PLAYGROUND_SAME, "Playground's DM Control SAC config")
+HOPPER_ACT_DIM = 3  # Brax hopper's actuators
 # The seed's width, the pendulum preset's until pendulum-width-sweep (64 x 64 since): the records of the
 # pendulum arms below that say "preset" were made with it.
 PENDULUM_256 = dict(hidden_sizes=(256, 256))
@@ -149,9 +151,10 @@ PRESETS: dict[str, tuple[Case, ...]] = {
              arms=(Arm("same", TRAINERS, HALFCHEETAH_CPU_SAME, "halfcheetah-cpu's same settings (16 envs, "
                        "8 updates/step)"),
                    Arm("preset", ("gpu_sac",), dict(preset="cpu"), "gpu_sac's CPU preset (envs/brax_envs.py CPU)"),
-                   # Brax's SAC starts at α = 1 and aims at an entropy of −dim(A)/2 (hopper: 3 actions), which
-                   # the stand-in cannot change: the same arm with those, to see if they are behind the gap.
-                   Arm("brax_alpha", ("gpu_sac",), dict(HALFCHEETAH_CPU_SAME, init_alpha=1.0, target_entropy=-1.5),
+                   # Brax's SAC starts at α = 1 and aims at an entropy of −dim(A)/2, which the stand-in cannot
+                   # change: the same arm with those, to see if they are behind the gap.
+                   Arm("brax_alpha", ("gpu_sac",),
+                       dict(HALFCHEETAH_CPU_SAME, init_alpha=1.0, target_entropy=-0.5 * HOPPER_ACT_DIM),
                        "the same arm with Brax's α₀ = 1 and target entropy −dim(A)/2"),
                    Arm("published", ("brax_sac",), dict(preset="gpu"),
                        "Brax's published hopper SAC settings (its training notebook: 128 envs, 64 updates per "
@@ -167,12 +170,12 @@ PRESETS: dict[str, tuple[Case, ...]] = {
              seeds=1),
         Case("CheetahRun-gpu", "CheetahRun", (200.0, 400.0, 600.0), budget_s=90, total_steps=10_000_000,
              eval_every=100_000, eval_episodes=16,
-             arms=(Arm("same", TRAINERS, PLAYGROUND_SAME, "Playground's DM Control SAC config"),), seeds=1),
+             arms=(PLAYGROUND_ARM,), seeds=1),
         # DM Control returns lie in [0, 1 000]; the thresholds are low ones, as humanoid learns slowly, and
         # the record keeps the whole curve whatever they are.
         Case("HumanoidWalk-gpu", "HumanoidWalk", (50.0, 100.0, 200.0), budget_s=150, total_steps=10_000_000,
              eval_every=100_000, eval_episodes=16,
-             arms=(Arm("same", TRAINERS, PLAYGROUND_SAME, "Playground's DM Control SAC config"),), seeds=1),
+             arms=(PLAYGROUND_ARM,), seeds=1),
     ),
     # Playground's G1 joystick under the FastSAC recipe (the env's GPU preset), against FastTD3's published
     # curve on an A100 (FastTD3's data/playground_result.json, G1 flat: 16.7 at 14.4 min, 27.6 at 28.9 min,
