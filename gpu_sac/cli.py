@@ -338,3 +338,50 @@ def plot_main(argv: list[str] | None = None, prog: str | None = None) -> int:
         print(line)
     print(f"wrote {path}")
     return 0
+
+
+# ------------------------------------------------------------------------------------ export ONNX
+
+
+@dataclasses.dataclass(frozen=True)
+class ExportOnnxArgs:
+    """Write a run's exported policy as an ONNX file (deterministic: obs -> action in the env's bounds),
+    for onnxruntime and other runtimes without JAX. Needs the onnx extra: pip install 'gpu_sac[onnx]'."""
+
+    run_dir: tyro.conf.Positional[str]
+    """Run directory, its policy/ directory, or a policy.msgpack."""
+    out: str | None = None
+    """Output .onnx file. Default: policy.onnx beside policy.msgpack (policy_agent<i>.onnx for --agent i > 0)."""
+    agent: int = 0
+    """Which agent of a multi-seed run."""
+    check: int = 0
+    """Also run the file with onnxruntime on this many random observations and report the largest absolute
+    difference from the JAX policy's actions (0: no check)."""
+
+
+def export_onnx_main(argv: list[str] | None = None, prog: str | None = None) -> int:
+    """`python experiments/export_onnx.py RUN_DIR [--out policy.onnx] [--check 256]`; prints one JSON object."""
+    argv = sys.argv[1:] if argv is None else argv
+    prog = prog or os.path.basename(sys.argv[0]) or "export_onnx.py"
+    with _one_line_errors():
+        try:
+            args = tyro.cli(ExportOnnxArgs, args=argv, prog=prog, config=(tyro.conf.PositionalRequiredArgs,))
+        except UsageError as e:
+            _fail(prog, str(e))
+    if args.check < 0:
+        _fail(prog, f"check={args.check} is invalid: must be >= 0")
+    if args.out is not None and Path(args.out).suffix.lower() != ".onnx":
+        _fail(prog, f"out={args.out!r} is invalid: the file name must end in .onnx")
+    from gpu_sac import onnx_export
+    from gpu_sac.export import load_policy
+
+    try:
+        act = load_policy(args.run_dir, agent=args.agent)
+        path = onnx_export.export_onnx(args.run_dir, args.out, agent=args.agent)
+        result: dict[str, Any] = {"onnx": str(path), "agent": args.agent, "env": act.meta["env"]}
+        if args.check:
+            result["max_abs_difference"] = onnx_export.check(path, act, args.check)
+    except (FileNotFoundError, ValueError, ImportError) as e:
+        _fail(prog, str(e))
+    print(json.dumps(result))
+    return 0

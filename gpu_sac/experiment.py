@@ -352,6 +352,10 @@ def _finish(path: Path, program: Any, options: RunOptions, history: list[dict[st
             artifacts["curve"] = plot_runs([path], path / rd.CURVE_FILE)
         except Exception as e:  # noqa: BLE001 - a plot must not fail a finished run
             say(f"warning: could not plot the learning curve: {e}")
+    if history and (path / rd.POLICY_DIR).is_dir():
+        onnx_file = _export_onnx(path, say)
+        if onnx_file is not None:
+            artifacts["onnx"] = onnx_file
     if video and options.video and history:
         from gpu_sac.export import load_policy
         from gpu_sac.video import VideoUnsupported, record_video
@@ -366,6 +370,22 @@ def _finish(path: Path, program: Any, options: RunOptions, history: list[dict[st
         except Exception as e:  # noqa: BLE001 - a video must not fail a finished run
             say(f"warning: could not record a video: {type(e).__name__}: {e}")
     return artifacts
+
+
+def _export_onnx(path: Path, say: Callable[[str], None]) -> Path | None:
+    """policy/policy.onnx from the exported policy, where the onnx extra is installed (None otherwise,
+    or with one line on stderr when this policy cannot be written as ONNX: it must not fail a run)."""
+    from gpu_sac import onnx_export
+
+    if not onnx_export.available():
+        return None
+    try:
+        return onnx_export.export_onnx(path)
+    except onnx_export.OnnxExportError as e:
+        say(f"note: no ONNX policy: {e}")
+    except Exception as e:  # noqa: BLE001 - an export must not fail a finished run
+        say(f"warning: could not write the ONNX policy: {type(e).__name__}: {e}")
+    return None
 
 
 def resume_experiment(run_dir: str | os.PathLike, options: RunOptions | None = None, *, env: Any = None,
