@@ -71,6 +71,16 @@ class RunOptions:
     compile_cache: str | None = compile_cache.DEFAULT_DIR
     """Keep compiled programs in this folder, so that a rerun of the same config and env skips most of
     its compilation (JAX's persistent cache; see gpu_sac.compile_cache). None or "": off."""
+    wandb_project: str | None = None
+    """Track the run in this Weights & Biases project (config, metrics, curve, video; gpu_sac.wandb_log).
+    None or "": off. Needs the wandb extra: pip install 'gpu_sac[wandb]'."""
+    wandb_entity: str | None = None
+    """W&B entity (user or team); None: wandb's default."""
+    wandb_name: str | None = None
+    """W&B run name; None: the run directory's name."""
+    wandb_mode: Literal["online", "offline", "disabled"] | None = None
+    """W&B mode; None: $WANDB_MODE, else online. Offline runs are kept under $WANDB_DIR (else RUN_DIR/wandb)
+    for `wandb sync`."""
 
 
 class StopRequested(Exception):
@@ -96,6 +106,14 @@ def resolved_options(options: RunOptions) -> RunOptions:
         raise ConfigError(f"checkpoint_every={options.checkpoint_every} is invalid: must be a positive integer or None")
     if options.keep_checkpoints < 1:
         raise ConfigError(f"keep_checkpoints={options.keep_checkpoints} is invalid: must be >= 1")
+    if options.wandb_project:
+        from gpu_sac import wandb_log
+
+        if options.wandb_mode not in (None, *wandb_log.MODES):
+            raise ConfigError(f"wandb_mode={options.wandb_mode!r} is invalid: must be one of "
+                              f"{', '.join(wandb_log.MODES)}")
+        if not wandb_log.available():
+            raise ConfigError(f"wandb_project={options.wandb_project!r}: {wandb_log.MISSING}")
     if options.quiet and options.progress == "bar":
         options = dataclasses.replace(options, progress="lines")
     if options.init_from is not None and options.resume is None:
@@ -145,7 +163,8 @@ def run_experiment(
         option_dict = {k: v for k, v in dataclasses.asdict(options).items() if k != "resume"}
         rd.write_config(path, config, {**option_dict, "run_dir": str(path)})
     _notes(config, options, need, say)
-    return _train(path, program, options, state, history, restored_from, stop, say)
+    return _tracked(path, config, options, history, lambda tracker: _train(
+        path, program, options, state, history, restored_from, stop, say, tracker))
 
 
 def _run_path(config: SACConfig, options: RunOptions, check_new: bool = True) -> Path:
@@ -220,8 +239,10 @@ def _notes(config: SACConfig, options: RunOptions, need: dict[str, int], say: Ca
 
 
 def _train(path: Path, program: Any, options: RunOptions, state: Any, history: list[dict[str, Any]],
-           restored_from: Path | None, stop: StopFlag | None, say: Callable[[str], None]) -> ExperimentResult:
-    """train() with the run's callbacks, from `state` (None: a new run); then the artifacts."""
+           restored_from: Path | None, stop: StopFlag | None, say: Callable[[str], None],
+           tracker: Any = None) -> ExperimentResult:
+    """train() with the run's callbacks (and `tracker`'s, a W&B run), from `state` (None: a new run);
+    then the artifacts."""
     from gpu_sac import checkpoint as ckpt
     from gpu_sac.train import TrainingDiverged, train
 
@@ -233,6 +254,7 @@ def _train(path: Path, program: Any, options: RunOptions, state: Any, history: l
         stack.callback(checkpointer.close)
         saver = _Saver(path, program, checkpointer, options.checkpoint_every, stop, history, last=restored_from)
         loggers = _loggers(path, config, options, history, stack) if distributed.is_main_process() else []
+        loggers += [tracker] if tracker is not None else []
         try:
             if len(history) < config.num_chunks:
                 with warnings.catch_warnings():  # said once already, by _notes
@@ -251,6 +273,25 @@ def _train(path: Path, program: Any, options: RunOptions, state: Any, history: l
         raise TrainingDiverged(saver.diverged_message(diverged)) from diverged
     out.checkpoint = saver.last
     out.artifacts = _finish(path, program, options, history, say, video=not out.stopped) if main else {}
+    return out
+
+
+def _tracked(path: Path, config: SACConfig, options: RunOptions, history: list[dict[str, Any]],
+             run: Callable[[Any], ExperimentResult]) -> ExperimentResult:
+    """run(tracker): with a W&B run as tracker where options.wandb_project is set (process 0 alone),
+    finished after the run's artifacts, which it logs; else run(None)."""
+    if not options.wandb_project or not distributed.is_main_process():
+        return run(None)
+    from gpu_sac.wandb_log import WandB
+
+    tracker = WandB(path, config.to_dict(), options.wandb_project, options.wandb_entity, options.wandb_name,
+                    options.wandb_mode, start_steps=int(history[-1]["env_steps"]) if history else 0)
+    try:
+        out = run(tracker)
+    except BaseException:
+        tracker.finish({"curve": path / rd.CURVE_FILE}, exit_code=1)  # a diverged run's curve is drawn
+        raise
+    tracker.finish(out.artifacts)
     return out
 
 
