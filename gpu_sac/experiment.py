@@ -7,8 +7,10 @@ progress, logs, checkpoints, resume, the exported policy, the learning curve and
 
 A run is one Program (`train.build`), trained by `train.train` whose host loop calls, after each
 chunk, the run's `(state, record)` callbacks in order: the metrics file, TensorBoard
-(`gpu_sac.tensorboard_log`), the progress display (`gpu_sac.progress`), then the checkpoint and
-exported policy (`_Saver`), which also ends the run early when a StopFlag (`gpu_sac.signals`) is set.
+(`gpu_sac.tensorboard_log`), the progress display (`gpu_sac.progress`), W&B where asked for
+(`gpu_sac.wandb_log`), then the checkpoint and exported policy (`_Saver`), which also ends the run
+early when a StopFlag (`gpu_sac.signals`) is set. At the end: the curve, the ONNX policy (where the
+onnx extra is installed) and the video.
 `python experiments/train.py` is a thin command line over these two functions (`gpu_sac.cli`).
 """
 

@@ -6,6 +6,8 @@
       tb/                TensorBoard event files (tensorboardX)
       checkpoints/<env_steps>/   full TrainState checkpoints (orbax), the last `keep` of them
       policy/policy.msgpack      the exported policy (`gpu_sac.load_policy`)
+      policy/policy.onnx         the same policy as ONNX, where the onnx extra is installed (gpu_sac.onnx_export)
+      wandb_id           the W&B run id, with --wandb-project (gpu_sac.wandb_log); wandb/ its files
       curve.png          learning curves (eval return against env steps and wall time)
       video.mp4          one deterministic episode, rendered
 
