@@ -140,3 +140,35 @@ def test_export_command_writes_and_checks_the_onnx_file(run, tmp_path, capsys):
     assert exit_.value.code == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "no exported policy" in err
+
+
+def test_each_agent_of_a_multi_seed_policy_exports_on_its_own(tmp_path):
+    act = asymmetric_policy(tmp_path, "relu", False)
+    params = act.params.actor_params
+    two = types.SimpleNamespace(  # agent 1: agent 0's actor, shifted, with the same statistics
+        actor_params=jax.tree.map(lambda x: jnp.stack([x, x + 0.5]), params),
+        obs_stats=jax.tree.map(lambda x: jnp.stack([x, x]), act.params.obs_stats))
+    config = tiny_config(hidden_sizes=(16, 8), normalize_observations=True, num_seeds=2)
+    export_policy(tmp_path / "two", config, two, LOW, HIGH, OBS_DIM, ACT_DIM, actor_obs=ACTOR_COLS)
+    obs = random_obs(64, OBS_DIM)
+    files = [export_onnx(tmp_path / "two", agent=i) for i in (0, 1)]
+    assert [f.name for f in files] == ["policy.onnx", "policy_agent1.onnx"]
+    actions = [run_onnx(f, obs) for f in files]
+    for i in (0, 1):
+        expected = np.asarray(load_policy(tmp_path / "two", agent=i)(jnp.asarray(obs)))
+        assert np.abs(actions[i] - expected).max() < TOLERANCE
+    assert np.abs(actions[0] - actions[1]).max() > 1e-2
+
+
+def test_a_run_whose_policy_cannot_be_onnx_says_so_in_one_line(tmp_path):
+    from gpu_sac.experiment import _export_onnx
+
+    act = asymmetric_policy(tmp_path, "relu", False)
+    agent = types.SimpleNamespace(actor_params=jax.tree.map(lambda x: x[None], act.params.actor_params),
+                                  obs_stats=None)
+    config = tiny_config(hidden_sizes=(16, 8), compute_dtype="bfloat16")
+    export_policy(tmp_path / "run" / "policy", config, agent, LOW, HIGH, OBS_DIM, ACT_DIM, actor_obs=ACTOR_COLS)
+    said = []
+    assert _export_onnx(tmp_path / "run", said.append) is None
+    assert len(said) == 1 and said[0].startswith("note: no ONNX policy: compute_dtype='bfloat16'"), said
+    assert not (tmp_path / "run" / "policy" / "policy.onnx").exists()

@@ -179,3 +179,14 @@ def test_a_missing_wandb_package_is_one_line_naming_the_extra(monkeypatch, tmp_p
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "gpu_sac[wandb]" in err, err
     assert not (tmp_path / "run").exists()  # refused before anything was written
+
+
+def test_disabled_mode_logs_nothing_and_still_keeps_the_run_id(tmp_path, monkeypatch):
+    from gpu_sac.wandb_log import WandB
+
+    monkeypatch.setenv("WANDB_DIR", str(tmp_path / "wandb_dir"))
+    tracker = WandB(tmp_path, {"env": "pendulum"}, "proj", mode="disabled")
+    tracker({}, {"env_steps": 128, "eval_return": -100.0, "updates": 4})
+    tracker.finish({"curve": tmp_path / "missing.png"})  # a missing file is left out, not an error
+    assert len((tmp_path / ID_FILE).read_text().strip()) == 8
+    assert not list(tmp_path.rglob("*.wandb"))  # no transaction log anywhere
