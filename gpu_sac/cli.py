@@ -4,7 +4,7 @@ Every SACConfig field is a flag (tyro), with the chosen env's preset as its defa
 first, the preset resolved, and `--help` shows the values that run. A bad flag or value ends the
 process with one line on stderr naming the field, the value and what is allowed, and exit status
 2, before anything is compiled; an over-budget replay buffer exits with 3, a diverged run with 4,
-a stop by Ctrl-C with 130.
+a disk that refuses a write (full, read-only) with 5, a stop by Ctrl-C with 130.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from gpu_sac.experiment import RunOptions
 EXIT_USAGE = 2
 EXIT_MEMORY = 3
 EXIT_DIVERGED = 4
+EXIT_DISK = 5
 EXIT_INTERRUPTED = 130
 
 
@@ -166,6 +167,7 @@ def run_train(config: Any, options: Any, prog: str = "train.py") -> int:
     from gpu_sac.config import ConfigError
     from gpu_sac.experiment import run_experiment
     from gpu_sac.memory import MemoryBudgetError
+    from gpu_sac.run_dir import DiskFault
     from gpu_sac.signals import StopFlag
     from gpu_sac.train import TrainingDiverged
 
@@ -179,6 +181,8 @@ def run_train(config: Any, options: Any, prog: str = "train.py") -> int:
         _fail(prog, str(e), EXIT_MEMORY)
     except TrainingDiverged as e:
         _fail(prog, f"training diverged: {e}", EXIT_DIVERGED)
+    except DiskFault as e:
+        _fail(prog, str(e), EXIT_DISK)
     finally:
         stop.uninstall()
     here = f"python {sys.argv[0]}" if sys.argv[0].endswith(".py") else os.path.basename(sys.argv[0])
