@@ -171,7 +171,9 @@ class Checkpointer:
         if target.exists():  # a step left by a run that did not restore it (one resumed from an older step)
             quarantine(target)
             self._manager.reload()
-        need = sum(int(leaf.nbytes) for leaf in arrays.values())
+        # Space a save needs, for the message if the disk is full: the arrays, or the last checkpoint's files.
+        need = max(sum(int(leaf.nbytes) for leaf in arrays.values()),
+                   _folder_bytes(self.directory, steps(self.directory)))
         with writing(f"checkpoint {step}", self.directory, need), silenced():
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
@@ -191,6 +193,15 @@ class Checkpointer:
 
 
 # ------------------------------------------------------------------------------ integrity
+
+
+def _folder_bytes(directory: Path, saved: list[int]) -> int:
+    """Bytes on disk of the newest checkpoint in `directory` (0 where there is none)."""
+    if not saved:
+        return 0
+    with contextlib.suppress(OSError):
+        return sum(p.stat().st_size for p in (directory / str(saved[-1])).rglob("*") if p.is_file())
+    return 0
 
 
 def _digest(path: Path) -> str:

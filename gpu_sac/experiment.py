@@ -208,8 +208,11 @@ def _restore(path: Path, program: Any, say: Callable[[str], None],
     for i, line in enumerate(restored.damaged):  # shown even with --progress none
         last = i == len(restored.damaged) - 1
         print(f"warning: {line}" + (f"; resuming from {restored.path}" if last else ""), file=sys.stderr, flush=True)
-    if write:
-        rd.write_metrics(path, restored.history)  # drop chunks logged after the checkpoint: they are redone
+    if write:  # drop chunks logged after the checkpoint: they are redone
+        try:
+            rd.write_metrics(path, restored.history)
+        except rd.DiskFault as e:
+            raise rd.DiskFault(f"{e}; the last good checkpoint is {restored.path}, untouched") from None
     say(f"resuming {path} from its checkpoint at env step {restored.step}"
         + ("" if restored.buffer_saved else " (saved without its replay buffer: refilling it)"))
     if len(restored.history) >= config.num_chunks:

@@ -87,7 +87,7 @@ def disk_fault(error: BaseException, what: str, path: str | os.PathLike, need: i
     if code in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG) or need is not None:
         mib = lambda n: f"{n / 2**20:.1f} MiB"  # noqa: E731
         space = f" ({mib(free) if free is not None else '?'} free" + (f", about {mib(need)} needed)" if need else ")")
-    return DiskFault(f"cannot write {what} to {path}: {why}{space}")
+    return DiskFault(f"could not write {what} ({path}): {why}{space}")
 
 
 @contextlib.contextmanager
