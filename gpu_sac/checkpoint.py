@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import gc
 import hashlib
 import io
 import json
@@ -40,6 +41,7 @@ import os
 import shutil
 import sys
 import threading
+import time
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -56,6 +58,7 @@ from gpu_sac.run_dir import decode_record, encode_record, writing
 FORMAT = "gpu_sac.checkpoint/1"
 CHECKSUM_FILE = "checksums.json"  # in each checkpoint's folder, beside orbax's files
 DAMAGED_SUFFIX = ".damaged"  # damaged checkpoints of <directory> are moved into <directory>.damaged/
+_SETTLE_S = 1.0  # seconds for a failed read's leftover TensorStore callbacks to end, out of sight
 
 # Fields that may change when a run is resumed: they do not change the TrainState nor what a chunk
 # computes. total_steps extends (or ends) a run; with a learning-rate schedule it would move the
@@ -269,12 +272,12 @@ def quarantine(folder: str | os.PathLike) -> Path | None:
 
 
 @contextlib.contextmanager
-def silenced() -> Iterator[list[str]]:
+def silenced(replay: bool = True) -> Iterator[list[str]]:
     """Keep what C++ libraries (TensorStore, absl) write to file descriptor 2, and Python to
     sys.stderr, out of sight while a checkpoint is read or written: a damaged or failed one makes
     hundreds of lines, and the exception (reported in one line by the caller) says what went wrong.
-    Where the block ends without an error, whatever was written is put back on stderr; the list
-    yielded holds it (one string) once the block has ended."""
+    Where the block ends without an error (and `replay`), whatever was written is put back on stderr;
+    the list yielded holds it (one string) once the block has ended."""
     captured: list[str] = []
     try:
         sys.stderr.flush()
@@ -300,7 +303,7 @@ def silenced() -> Iterator[list[str]]:
         reader.join(timeout=5)
         os.close(read)
         captured.append(b"".join(chunks).decode(errors="replace") + python_side.getvalue())
-        if ok and captured[0]:
+        if ok and replay and captured[0]:
             sys.stderr.write(captured[0])
 
 
@@ -345,20 +348,30 @@ def restore(directory: str | os.PathLike, program: Any, step: int | None = None)
     candidates = [step] if step is not None else steps(directory)[::-1]
     if not candidates:
         raise CheckpointError(f"no complete checkpoint in {directory}")
-    errors, damaged = [], []
+    errors, damaged, error = [], [], None
     for s in candidates:
         folder = Path(directory) / str(s)
-        try:
-            with silenced():
+        reading = False  # orbax has started on it
+        # Not replayed even on success: a damaged checkpoint read before leaves TensorStore callbacks that
+        # fail in later reads, each with a traceback about an event loop that orbax closed.
+        with silenced(replay=False):
+            try:
                 verified = verify(folder)
                 meta = read_meta(directory, s)
                 if not verified and meta.get("checksums"):
                     raise DamagedCheckpoint(f"its {CHECKSUM_FILE} is missing (the save did not finish)")
                 check_config(meta["config"], program.config, where=f"checkpoint {folder}")
+                reading = True
                 return dataclasses.replace(_restore_one(directory, s, meta, program), damaged=damaged)
-        except (CheckpointError, ConfigError):
-            raise
-        except Exception as e:  # noqa: BLE001 - a damaged checkpoint: moved aside, then an older one
+            except (CheckpointError, ConfigError):
+                raise
+            except Exception as e:  # noqa: BLE001 - a damaged checkpoint: moved aside, then an older one
+                error = e
+                if reading:  # TensorStore's reads still in flight fail after orbax gave up, each with a
+                    gc.collect()  # traceback ("Event loop is closed"): let them, here, where stderr is silenced
+                    time.sleep(_SETTLE_S)
+        if error is not None:
+            e, error = error, None
             errors.append(f"{s}: {_short(e)}")
             moved = quarantine(folder) if jax.process_index() == 0 else None
             line = f"checkpoint {folder} is damaged ({_short(e)})" + (f"; moved it to {moved}" if moved else "")
