@@ -73,6 +73,9 @@ class RunOptions:
     its compilation (JAX's persistent cache; see gpu_sac.compile_cache). None or "": off."""
 
 
+MAX_VIDEO_SIDE = 8192  # pixels: a frame larger than this is a typo, not a video
+
+
 class StopRequested(Exception):
     """Raised inside train()'s callback to end a run early, after the chunk was checkpointed."""
 
@@ -96,6 +99,19 @@ def resolved_options(options: RunOptions) -> RunOptions:
         raise ConfigError(f"checkpoint_every={options.checkpoint_every} is invalid: must be a positive integer or None")
     if options.keep_checkpoints < 1:
         raise ConfigError(f"keep_checkpoints={options.keep_checkpoints} is invalid: must be >= 1")
+    size = options.video_size
+    if not (isinstance(size, tuple) and len(size) == 2 and all(isinstance(n, int) and 0 < n <= MAX_VIDEO_SIDE
+                                                              for n in size)):
+        raise ConfigError(f"video_size={size!r} is invalid: must be two positive integers (height width), "
+                          f"each <= {MAX_VIDEO_SIDE}")
+    if not options.init_parts or any(p not in PARTS for p in options.init_parts):
+        raise ConfigError(f"init_parts={tuple(options.init_parts)!r} is invalid: must name one or more of "
+                          f"{', '.join(PARTS)}")
+    if options.init_from is None and options.resume is None:  # only init_from reads them
+        if tuple(options.init_parts) != tuple(PARTS):
+            raise ConfigError("init_parts is given without init_from: name the run to take them from (--init-from)")
+        if options.init_buffer:
+            raise ConfigError("init_buffer is given without init_from: name the run to take it from (--init-from)")
     if options.quiet and options.progress == "bar":
         options = dataclasses.replace(options, progress="lines")
     if options.init_from is not None and options.resume is None:
