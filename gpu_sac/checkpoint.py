@@ -16,11 +16,12 @@ states hold; their shapes come back from the template). The leaves' paths, shape
 stored beside them, and a checkpoint whose structure does not match the program is refused.
 
 Each checkpoint also holds `checksums.json`: the SHA-256 of every file orbax wrote, taken once the
-save completed. `restore` checks it before it reads a checkpoint (orbax keeps no checksum of its own:
-a flipped bit restores silently as a different state). A checkpoint that fails the check, or cannot
-be read, is moved aside, whole, into `<directory>.damaged/` (so that a resumed run can save that step
-again), named in one line, and the one before it is tried. Orbax's and TensorStore's own complaints
-about a damaged checkpoint (hundreds of lines) are kept off stderr.
+save completed (a checkpoint without one, from an older gpu_sac or a process stopped just after
+orbax's rename, is restored unchecked). `restore` checks it before it reads a checkpoint (orbax
+keeps no checksum of its own: a flipped bit restores silently as a different state). A checkpoint
+that fails the check, or cannot be read, is moved aside, whole, into `<directory>.damaged/` (so that
+a resumed run can save that step again), named in one line, and the one before it is tried. Orbax's
+and TensorStore's own complaints about a damaged checkpoint (hundreds of lines) are kept off stderr.
 
 `include_buffer=False` leaves the replay buffer's contents out (the largest part by far): a run
 resumed from such a checkpoint starts from an empty buffer, collects min_replay_size transitions
@@ -168,7 +169,7 @@ class Checkpointer:
             "shapes": [list(leaf.shape) for leaf in leaves],
             "dtypes": [str(leaf.dtype) for leaf in leaves],
             "history": [encode_record(r) for r in history],
-            "checksums": CHECKSUM_FILE,  # written after orbax's files: a checkpoint without it is unfinished
+            "checksums": CHECKSUM_FILE,  # written after orbax's files (a process stopped in between leaves none)
         }
         target = self.directory / str(step)
         if target.exists():  # a step left by a run that did not restore it (one resumed from an older step)
@@ -232,7 +233,8 @@ class DamagedCheckpoint(Exception):
 def verify(folder: str | os.PathLike) -> bool:
     """Check a checkpoint's files against its checksums.json; DamagedCheckpoint names the first that
     differs or is missing. False where it has no checksums.json (written before checksums were kept,
-    or a save cut short: its metadata says which)."""
+    or one whose process stopped between orbax's rename and the checksums: orbax's atomic rename
+    still vouches that it is whole, so it is restored unchecked)."""
     folder = Path(folder)
     sums_path = folder / CHECKSUM_FILE
     if not sums_path.is_file():
@@ -356,10 +358,8 @@ def restore(directory: str | os.PathLike, program: Any, step: int | None = None)
         # fail in later reads, each with a traceback about an event loop that orbax closed.
         with silenced(replay=False):
             try:
-                verified = verify(folder)
+                verify(folder)
                 meta = read_meta(directory, s)
-                if not verified and meta.get("checksums"):
-                    raise DamagedCheckpoint(f"its {CHECKSUM_FILE} is missing (the save did not finish)")
                 check_config(meta["config"], program.config, where=f"checkpoint {folder}")
                 reading = True
                 return dataclasses.replace(_restore_one(directory, s, meta, program), damaged=damaged)

@@ -82,6 +82,11 @@ def _is_finite(value: Any) -> bool:
 
 POSITIVE_INT = Check(_count(1), f"must be a positive integer <= {MAX_COUNT} (int32)")
 COUNT = Check(_count(0), f"must be an integer in [0, {MAX_COUNT}] (int32)")
+# Env steps over all envs (total_steps, steps_per_chunk, start_steps) may pass 2**31: the device counts
+# vectorised steps (env steps / num_envs), which _check_relations keeps within int32.
+MAX_ENV_STEPS = 2**62
+ENV_STEPS = Check(_count(1, MAX_ENV_STEPS), "must be a positive integer <= 2**62")
+ENV_STEPS_OR_ZERO = Check(_count(0, MAX_ENV_STEPS), "must be an integer in [0, 2**62]")
 SEED = Check(_count(0, MAX_SEED), f"must be an integer in [0, {MAX_SEED}] (a 32-bit PRNG seed)")
 POSITIVE = Check(lambda v: _is_finite(v) and v > 0, "must be a finite number > 0")
 NONNEGATIVE = Check(lambda v: _is_finite(v) and v >= 0, "must be a finite number >= 0")
@@ -141,7 +146,7 @@ class SACConfig:
     """PRNG seed. With num_seeds = S, agents use seeds seed, seed + 1, ..., seed + S - 1."""
     num_seeds: int = option(1, POSITIVE_INT)
     """Independent agents trained at once in one program (jax.vmap over seeds)."""
-    total_steps: int = option(1_000_000, POSITIVE_INT)
+    total_steps: int = option(1_000_000, ENV_STEPS)
     """Env steps to train for, over all envs (rounded up to whole chunks, with a warning)."""
     num_envs: int = option(1, POSITIVE_INT)
     """Parallel training envs per agent: one vectorised step collects num_envs transitions."""
@@ -159,7 +164,7 @@ class SACConfig:
     over the devices. seeds: num_seeds/num_devices whole agents per device, no communication."""
     grad_updates_per_step: int = option(1, POSITIVE_INT)
     """Gradient updates per vectorised env step (so num_envs transitions per this many updates)."""
-    steps_per_chunk: int = option(10_000, POSITIVE_INT)
+    steps_per_chunk: int = option(10_000, ENV_STEPS)
     """Env steps per chunk: one jitted scan; metrics, eval and checkpoints happen between chunks."""
     episode_length: int = option(1000, POSITIVE_INT)
     """Steps after which an episode is truncated (the critic still bootstraps from its last obs)."""
@@ -171,7 +176,7 @@ class SACConfig:
     """Transitions per gradient update."""
     buffer_size: int = option(1_000_000, POSITIVE_INT)
     """Replay capacity in transitions (per agent); a ring buffer on the device."""
-    start_steps: int = option(10_000, COUNT)
+    start_steps: int = option(10_000, ENV_STEPS_OR_ZERO)
     """Env steps with uniform random actions before the stochastic policy acts."""
     min_replay_size: int = option(10_000, POSITIVE_INT)
     """Transitions in the buffer before the first gradient update."""
@@ -496,6 +501,9 @@ def _check_relations(c: SACConfig) -> None:
     if c.batch_size > c.min_replay_size:
         _fail("batch_size", c.batch_size,
               f"must be <= min_replay_size={c.min_replay_size} (the first batch is drawn at that size)")
+    if -(-c.start_steps // c.num_envs) > MAX_COUNT:
+        _fail("start_steps", c.start_steps, f"needs {-(-c.start_steps // c.num_envs)} vectorised steps of random "
+              f"actions; the device counts them in int32, at most {MAX_COUNT} (raise num_envs)")
     iterations = c.num_chunks * c.iterations_per_chunk
     if iterations > MAX_COUNT:
         _fail("total_steps", c.total_steps,

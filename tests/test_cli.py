@@ -90,7 +90,7 @@ def test_flags_override_the_preset_one_by_one():
         (["--episode-length", str(2**31)], ["episode_length=2147483648", "<= 2147483647"]),
         (["--policy-delay", str(2**31)], ["policy_delay=2147483648", "int32"]),
         (["--n-step", str(2**31)], ["n_step=2147483648", "int32"]),
-        (["--start-steps", str(2**40)], ["start_steps=1099511627776", "int32"]),
+        (["--start-steps", str(2**40)], ["start_steps=1099511627776", "vectorised steps", "int32"]),
         (["--eval-episodes", str(2**63)], ["eval_episodes=9223372036854775808", "int32"]),
         (["--n-critics", str(2**63)], ["n_critics=9223372036854775808", "int32"]),
         # Run options: values that cannot work, and options that need another.

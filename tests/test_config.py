@@ -218,7 +218,9 @@ def test_auto_preset_reads_the_platform_without_starting_jax(monkeypatch):
         (dict(episode_length=2**31), "episode_length=2147483648 is invalid: must be a positive integer <= 2147483647"),
         (dict(policy_delay=2**31), "policy_delay=2147483648 is invalid"),
         (dict(n_step=2**31), "n_step=2147483648 is invalid"),
-        (dict(start_steps=2**40), "start_steps=1099511627776 is invalid: must be an integer in [0, 2147483647]"),
+        # Env steps over all envs may pass 2**31; the vectorised steps they take (here / 4 envs) may not.
+        (dict(start_steps=2**40), "start_steps=1099511627776 is invalid: needs 274877906944 vectorised steps"),
+        (dict(total_steps=2**63), "total_steps=9223372036854775808 is invalid: must be a positive integer <= 2**62"),
         (dict(eval_episodes=2**63), "eval_episodes=9223372036854775808 is invalid"),
         (dict(n_critics=2**63), "n_critics=9223372036854775808 is invalid"),
         (dict(hidden_sizes=(2**31,)), "hidden_sizes=(2147483648,) is invalid"),
@@ -231,6 +233,8 @@ def test_integers_are_bounded_where_jax_would_fail(fields, message):
         tiny_config(**fields)
     assert message in str(error.value)
     assert tiny_config(seed=2**32 - 2, num_seeds=2).seed == 2**32 - 2  # the largest seeds that run
+    wide = dict(num_envs=2**12, buffer_size=2**12, steps_per_chunk=2**32, min_replay_size=2**12)
+    assert tiny_config(start_steps=2**40, total_steps=2**32, **wide).start_steps == 2**40  # 2**28 vectorised steps
 
 
 def test_numpy_scalars_are_taken_as_the_values_they_hold():

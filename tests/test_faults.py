@@ -125,20 +125,12 @@ def test_a_missing_metadata_file_falls_back_to_the_checkpoint_before(run, progra
     assert restored.step == 384 and "meta/metadata is missing" in restored.damaged[0]
 
 
-def test_a_save_cut_before_its_checksums_counts_as_unfinished(run, program):
+def test_a_checkpoint_without_checksums_still_restores(run, program, base_run):
+    """A checkpoint without checksums.json (written before checksums were kept, or by a process stopped
+    between orbax's atomic rename and the checksums; test_distributed kills one there) is whole as far
+    as orbax can tell: it is restored, unchecked."""
     (run / "checkpoints" / "512" / ckpt.CHECKSUM_FILE).unlink()
-    with pytest.warns(UserWarning, match="is damaged"):
-        restored = ckpt.restore(run / "checkpoints", program)
-    assert restored.step == 384 and "did not finish" in restored.damaged[0]
-
-
-def test_a_checkpoint_from_before_checksums_still_restores(run, program, base_run):
-    """Checkpoints written before checksums were kept (no checksums.json, no "checksums" in their
-    metadata) restore as before, unchecked."""
-    folder = run / "checkpoints" / "512"
-    (folder / ckpt.CHECKSUM_FILE).unlink()
-    meta_file = folder / "meta" / "metadata"
-    meta_file.write_text(meta_file.read_text().replace(f'"checksums": "{ckpt.CHECKSUM_FILE}"', '"old": 1'))
+    assert not ckpt.verify(run / "checkpoints" / "512")
     restored = ckpt.restore(run / "checkpoints", program)
     assert restored.step == 512 and restored.damaged == []
     assert_trees_equal(restored.state, ckpt.restore(base_run / "checkpoints", program).state)
