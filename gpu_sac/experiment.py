@@ -100,8 +100,8 @@ def resolved_options(options: RunOptions) -> RunOptions:
     if options.keep_checkpoints < 1:
         raise ConfigError(f"keep_checkpoints={options.keep_checkpoints} is invalid: must be >= 1")
     size = options.video_size
-    if not (isinstance(size, tuple) and len(size) == 2 and all(isinstance(n, int) and 0 < n <= MAX_VIDEO_SIDE
-                                                              for n in size)):
+    if not (isinstance(size, tuple | list) and len(size) == 2
+            and all(isinstance(n, int) and not isinstance(n, bool) and 0 < n <= MAX_VIDEO_SIDE for n in size)):
         raise ConfigError(f"video_size={size!r} is invalid: must be two positive integers (height width), "
                           f"each <= {MAX_VIDEO_SIDE}")
     if not options.init_parts or any(p not in PARTS for p in options.init_parts):

@@ -128,6 +128,26 @@ def test_replay_buffer_over_the_memory_budget_names_a_capacity_that_fits(capsys,
 
 
 @pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["--episodes", str(2**31)], "episodes=2147483648 is invalid: must be a positive integer <= 2147483647"),
+        (["--episode-length", "0"], "episode_length=0 is invalid"),
+        (["--width", "100000"], "width=100000 is invalid: must be a positive integer <= 8192"),
+        (["--seed", str(2**64)], "seed=18446744073709551616 is invalid"),
+        (["--agent", "-1"], "agent=-1 is invalid"),
+    ],
+)
+def test_evaluate_refuses_values_out_of_range_in_one_line(args, expected, capsys, tmp_path):
+    from gpu_sac.cli import evaluate_main
+
+    with pytest.raises(SystemExit) as exit_:
+        evaluate_main([str(tmp_path), *args], prog="evaluate.py")
+    assert exit_.value.code == EXIT_USAGE
+    err = capsys.readouterr().err.strip()
+    assert err == f"evaluate.py: error: {expected}" or (len(err.splitlines()) == 1 and expected in err), err
+
+
+@pytest.mark.parametrize(
     ("args", "field"),
     [
         (["--n-step", str(2**31 - 1)], "n_step=2147483647"),  # the n-step window: num_envs x n_step transitions
