@@ -15,6 +15,14 @@ The state is stored as its flat list of leaves (orbax cannot store the zero-size
 states hold; their shapes come back from the template). The leaves' paths, shapes and dtypes are
 stored beside them, and a checkpoint whose structure does not match the program is refused.
 
+Each checkpoint also holds `checksums.json`: the SHA-256 of every file orbax wrote, taken once the
+save completed (a checkpoint without one, from an older gpu_sac or a process stopped just after
+orbax's rename, is restored unchecked). `restore` checks it before it reads a checkpoint (orbax
+keeps no checksum of its own: a flipped bit restores silently as a different state). A checkpoint
+that fails the check, or cannot be read, is moved aside, whole, into `<directory>.damaged/` (so that
+a resumed run can save that step again), named in one line, and the one before it is tried. Orbax's
+and TensorStore's own complaints about a damaged checkpoint (hundreds of lines) are kept off stderr.
+
 `include_buffer=False` leaves the replay buffer's contents out (the largest part by far): a run
 resumed from such a checkpoint starts from an empty buffer, collects min_replay_size transitions
 without learning (the learning gate reads the buffer's size), then learns from fresh data only, so
@@ -23,11 +31,20 @@ it no longer continues the original run exactly.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import gc
+import hashlib
+import io
 import json
 import logging
 import os
+import shutil
+import sys
+import threading
+import time
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -37,9 +54,12 @@ import numpy as np
 from gpu_sac import mesh
 from gpu_sac.config import SEED_DEFAULTS, ConfigError, SACConfig
 from gpu_sac.replay import make_replay
-from gpu_sac.run_dir import decode_record, encode_record
+from gpu_sac.run_dir import decode_record, encode_record, writing
 
 FORMAT = "gpu_sac.checkpoint/1"
+CHECKSUM_FILE = "checksums.json"  # in each checkpoint's folder, beside orbax's files
+DAMAGED_SUFFIX = ".damaged"  # damaged checkpoints of <directory> are moved into <directory>.damaged/
+_SETTLE_S = 1.0  # seconds for a failed read's leftover TensorStore callbacks to end, out of sight
 
 # Fields that may change when a run is resumed: they do not change the TrainState nor what a chunk
 # computes. total_steps extends (or ends) a run; with a learning-rate schedule it would move the
@@ -149,19 +169,144 @@ class Checkpointer:
             "shapes": [list(leaf.shape) for leaf in leaves],
             "dtypes": [str(leaf.dtype) for leaf in leaves],
             "history": [encode_record(r) for r in history],
+            "checksums": CHECKSUM_FILE,  # written after orbax's files (a process stopped in between leaves none)
         }
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            self._manager.save(
-                step,
-                args=ocp.args.Composite(state=ocp.args.StandardSave(arrays), meta=ocp.args.JsonSave(meta)),
-                force=True,
-            )
-            self._manager.wait_until_finished()
-        return self.directory / str(step)
+        target = self.directory / str(step)
+        if target.exists():  # a step left by a run that did not restore it (one resumed from an older step)
+            quarantine(target)
+            self._manager.reload()
+        # Space a save needs, for the message if the disk is full: the arrays, or the last checkpoint's files.
+        need = max(sum(int(leaf.nbytes) for leaf in arrays.values()),
+                   _folder_bytes(self.directory, steps(self.directory)))
+        with writing(f"checkpoint {step}", self.directory, need), silenced():
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                self._manager.save(
+                    step,
+                    args=ocp.args.Composite(state=ocp.args.StandardSave(arrays), meta=ocp.args.JsonSave(meta)),
+                    force=True,
+                )
+                self._manager.wait_until_finished()
+            if jax.process_index() == 0:
+                write_checksums(target)
+        return target
 
     def close(self) -> None:
-        self._manager.close()
+        with contextlib.suppress(Exception), silenced():  # after a failed save: already reported
+            self._manager.close()
+
+
+# ------------------------------------------------------------------------------ integrity
+
+
+def _folder_bytes(directory: Path, saved: list[int]) -> int:
+    """Bytes on disk of the newest checkpoint in `directory` (0 where there is none)."""
+    if not saved:
+        return 0
+    with contextlib.suppress(OSError):
+        return sum(p.stat().st_size for p in (directory / str(saved[-1])).rglob("*") if p.is_file())
+    return 0
+
+
+def _digest(path: Path) -> str:
+    with open(path, "rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
+
+
+def _files(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.rglob("*") if p.is_file() and p.name != CHECKSUM_FILE)
+
+
+def write_checksums(folder: str | os.PathLike) -> None:
+    """checksums.json in a complete checkpoint's folder: {relative path: sha256} of every other file."""
+    from gpu_sac.run_dir import write_atomic
+
+    folder = Path(folder)
+    sums = {str(p.relative_to(folder)): _digest(p) for p in _files(folder)}
+    write_atomic(folder / CHECKSUM_FILE, json.dumps(sums, indent=0, sort_keys=True) + "\n")
+
+
+class DamagedCheckpoint(Exception):
+    """A checkpoint whose files are not the ones that were saved (the message says which)."""
+
+
+def verify(folder: str | os.PathLike) -> bool:
+    """Check a checkpoint's files against its checksums.json; DamagedCheckpoint names the first that
+    differs or is missing. False where it has no checksums.json (written before checksums were kept,
+    or one whose process stopped between orbax's rename and the checksums: orbax's atomic rename
+    still vouches that it is whole, so it is restored unchecked)."""
+    folder = Path(folder)
+    sums_path = folder / CHECKSUM_FILE
+    if not sums_path.is_file():
+        return False
+    try:
+        sums = json.loads(sums_path.read_text())
+    except (OSError, ValueError) as e:
+        raise DamagedCheckpoint(f"its {CHECKSUM_FILE} is unreadable ({type(e).__name__})") from None
+    for name, digest in sums.items():
+        path = folder / name
+        if not path.is_file():
+            raise DamagedCheckpoint(f"{name} is missing")
+        if _digest(path) != digest:
+            raise DamagedCheckpoint(f"{name} does not match its checksum")
+    return True
+
+
+def damaged_dir(directory: str | os.PathLike) -> Path:
+    """Where the damaged checkpoints of `directory` go: beside it, so that orbax never lists them."""
+    return Path(directory).with_name(Path(directory).name + DAMAGED_SUFFIX)
+
+
+def quarantine(folder: str | os.PathLike) -> Path | None:
+    """Move a checkpoint's folder aside into <checkpoints>.damaged/ (never deleted); its new path, or
+    None where it could not be moved (a read-only disk: it stays, and is skipped again next time)."""
+    folder = Path(folder)
+    aside = damaged_dir(folder.parent)
+    target, n = aside / folder.name, 1
+    while target.exists():
+        target, n = aside / f"{folder.name}.{n}", n + 1
+    try:
+        aside.mkdir(parents=True, exist_ok=True)
+        shutil.move(str(folder), str(target))
+    except OSError:
+        return None
+    return target
+
+
+@contextlib.contextmanager
+def silenced(replay: bool = True) -> Iterator[list[str]]:
+    """Keep what C++ libraries (TensorStore, absl) write to file descriptor 2, and Python to
+    sys.stderr, out of sight while a checkpoint is read or written: a damaged or failed one makes
+    hundreds of lines, and the exception (reported in one line by the caller) says what went wrong.
+    Where the block ends without an error (and `replay`), whatever was written is put back on stderr;
+    the list yielded holds it (one string) once the block has ended."""
+    captured: list[str] = []
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError, AttributeError):  # no file descriptor 2 (an embedded interpreter)
+        yield captured
+        return
+    read, write = os.pipe()
+    chunks: list[bytes] = []
+    reader = threading.Thread(target=lambda: chunks.extend(iter(lambda: os.read(read, 65536), b"")), daemon=True)
+    reader.start()
+    os.dup2(write, 2)
+    os.close(write)
+    python_side = io.StringIO()
+    ok = False
+    try:
+        with contextlib.redirect_stderr(python_side):
+            yield captured
+        ok = True
+    finally:
+        os.dup2(saved, 2)  # the pipe's last writer closes: the reader sees its end
+        os.close(saved)
+        reader.join(timeout=5)
+        os.close(read)
+        captured.append(b"".join(chunks).decode(errors="replace") + python_side.getvalue())
+        if ok and replay and captured[0]:
+            sys.stderr.write(captured[0])
 
 
 def steps(directory: str | os.PathLike) -> list[int]:
@@ -177,44 +322,64 @@ def read_meta(directory: str | os.PathLike, step: int) -> dict[str, Any]:
 
 @dataclasses.dataclass
 class Restored:
-    """state: the TrainState (on the default device); history: the records up to the checkpoint."""
+    """state: the TrainState (on the default device); history: the records up to the checkpoint;
+    damaged: one line for each newer checkpoint that was damaged (and where it was moved)."""
 
     state: Any
     history: list[dict[str, Any]]
     step: int
     buffer_saved: bool
     path: Path
+    damaged: list[str] = dataclasses.field(default_factory=list)
+
+
+def _short(error: BaseException) -> str:
+    """The first line of an error's message, cut to a readable length (TensorStore's run to pages)."""
+    text = (str(error).strip().splitlines() or [type(error).__name__])[0]
+    return text if len(text) <= 160 else text[:150] + " ..."
 
 
 def restore(directory: str | os.PathLike, program: Any, step: int | None = None) -> Restored:
     """The newest complete checkpoint in `directory` (or the one at `step`), for `program`.
 
     Its config must match program.config but for RESUMABLE_FIELDS (ConfigMismatch names the
-    fields that differ). A newest checkpoint that cannot be read (a half-deleted one) is skipped
-    with a warning for the one before it.
+    fields that differ). A checkpoint that fails its checksums or cannot be read is moved aside into
+    `<directory>.damaged/` (by process 0) and the one before it is tried; Restored.damaged says so,
+    one line each (also given as a warning). CheckpointError where none is left to try.
     """
     candidates = [step] if step is not None else steps(directory)[::-1]
     if not candidates:
         raise CheckpointError(f"no complete checkpoint in {directory}")
-    errors = []
+    errors, damaged, error = [], [], None
     for s in candidates:
-        try:
-            meta = read_meta(directory, s)
-        except (OSError, json.JSONDecodeError) as e:
-            errors.append(f"{s}: {e}")
-            warnings.warn(f"checkpoint {Path(directory) / str(s)} is unreadable ({e}); trying an older one",
-                          stacklevel=2)
-            continue
-        check_config(meta["config"], program.config, where=f"checkpoint {Path(directory) / str(s)}")
-        try:
-            return _restore_one(directory, s, meta, program)
-        except CheckpointError:
-            raise
-        except Exception as e:  # noqa: BLE001 - a damaged checkpoint: fall back to an older one
-            errors.append(f"{s}: {e}")
-            warnings.warn(f"checkpoint {Path(directory) / str(s)} could not be restored ({e}); trying an older one",
-                          stacklevel=2)
-    raise CheckpointError(f"no loadable checkpoint in {directory}: " + "; ".join(errors))
+        folder = Path(directory) / str(s)
+        reading = False  # orbax has started on it
+        # Not replayed even on success: a damaged checkpoint read before leaves TensorStore callbacks that
+        # fail in later reads, each with a traceback about an event loop that orbax closed.
+        with silenced(replay=False):
+            try:
+                verify(folder)
+                meta = read_meta(directory, s)
+                check_config(meta["config"], program.config, where=f"checkpoint {folder}")
+                reading = True
+                return dataclasses.replace(_restore_one(directory, s, meta, program), damaged=damaged)
+            except (CheckpointError, ConfigError):
+                raise
+            except Exception as e:  # noqa: BLE001 - a damaged checkpoint: moved aside, then an older one
+                error = e
+                if reading:  # TensorStore's reads still in flight fail after orbax gave up, each with a
+                    gc.collect()  # traceback ("Event loop is closed"): let them, here, where stderr is silenced
+                    time.sleep(_SETTLE_S)
+        if error is not None:
+            e, error = error, None
+            errors.append(f"{s}: {_short(e)}")
+            moved = quarantine(folder) if jax.process_index() == 0 else None
+            line = f"checkpoint {folder} is damaged ({_short(e)})" + (f"; moved it to {moved}" if moved else "")
+            damaged.append(line)
+            warnings.warn(line, stacklevel=2)
+    moved = any("moved it to" in line for line in damaged)
+    raise CheckpointError(f"no loadable checkpoint in {directory} (" + "; ".join(errors) + ")"
+                          + (f"; the damaged ones are in {damaged_dir(directory)}" if moved else ""))
 
 
 def _restore_one(directory: str | os.PathLike, step: int, meta: dict[str, Any], program: Any) -> Restored:
@@ -291,10 +456,12 @@ def read_arrays(directory, step, paths, leaves, targets, buffer_saved) -> dict[s
         if leaf.size > 0 and (buffer_saved or not _is_buffer(path))
     }
     manager = _manager(directory, None)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        restored = manager.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract)))
-    manager.close()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            restored = manager.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract)))
+    finally:
+        manager.close()
     return restored.state
 
 

@@ -4,7 +4,7 @@ Every SACConfig field is a flag (tyro), with the chosen env's preset as its defa
 first, the preset resolved, and `--help` shows the values that run. A bad flag or value ends the
 process with one line on stderr naming the field, the value and what is allowed, and exit status
 2, before anything is compiled; an over-budget replay buffer exits with 3, a diverged run with 4,
-a stop by Ctrl-C with 130.
+a disk that refuses a write (full, read-only) with 5, a stop by Ctrl-C with 130.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from gpu_sac.experiment import RunOptions
 EXIT_USAGE = 2
 EXIT_MEMORY = 3
 EXIT_DIVERGED = 4
+EXIT_DISK = 5
 EXIT_INTERRUPTED = 130
 
 
@@ -82,6 +83,14 @@ def _one_line_errors():
 # ----------------------------------------------------------------------------------------- train
 
 
+class _PreParser(argparse.ArgumentParser):
+    """Reads --env, --preset and --resume before tyro (they pick the defaults): its errors are one
+    UsageError line naming the flag, like tyro's, not argparse's usage block."""
+
+    def error(self, message: str):
+        raise UsageError(f"{message} (see --help)")
+
+
 @dataclasses.dataclass(frozen=True)
 class TrainArgs:
     config: SACConfig
@@ -108,7 +117,7 @@ def parse_train_command(argv: list[str], prog: str = "train.py") -> TrainArgs:
     from gpu_sac.experiment import stored_options
     from gpu_sac.run_dir import config_from_dict, read_config_record
 
-    pre = argparse.ArgumentParser(add_help=False)
+    pre = _PreParser(add_help=False)
     pre.add_argument("--env")
     pre.add_argument("--preset", choices=PRESETS)
     pre.add_argument("--resume")
@@ -166,6 +175,7 @@ def run_train(config: Any, options: Any, prog: str = "train.py") -> int:
     from gpu_sac.config import ConfigError
     from gpu_sac.experiment import run_experiment
     from gpu_sac.memory import MemoryBudgetError
+    from gpu_sac.run_dir import DiskFault
     from gpu_sac.signals import StopFlag
     from gpu_sac.train import TrainingDiverged
 
@@ -179,6 +189,8 @@ def run_train(config: Any, options: Any, prog: str = "train.py") -> int:
         _fail(prog, str(e), EXIT_MEMORY)
     except TrainingDiverged as e:
         _fail(prog, f"training diverged: {e}", EXIT_DIVERGED)
+    except DiskFault as e:
+        _fail(prog, str(e), EXIT_DISK)
     finally:
         stop.uninstall()
     here = f"python {sys.argv[0]}" if sys.argv[0].endswith(".py") else os.path.basename(sys.argv[0])
@@ -235,11 +247,18 @@ def evaluate_main(argv: list[str] | None = None, prog: str | None = None) -> int
             args = tyro.cli(EvaluateArgs, args=argv, prog=prog, config=(tyro.conf.PositionalRequiredArgs,))
         except UsageError as e:
             _fail(prog, str(e))
-    for name in ("episodes", "width", "height"):
-        if getattr(args, name) <= 0:
-            _fail(prog, f"{name}={getattr(args, name)} is invalid: must be a positive integer")
-    if args.episode_length is not None and args.episode_length <= 0:
-        _fail(prog, f"episode_length={args.episode_length} is invalid: must be a positive integer")
+    from gpu_sac.config import MAX_COUNT, MAX_SEED
+    from gpu_sac.experiment import MAX_VIDEO_SIDE
+
+    for name, high in (("episodes", MAX_COUNT), ("width", MAX_VIDEO_SIDE), ("height", MAX_VIDEO_SIDE),
+                       ("episode_length", MAX_COUNT)):
+        value = getattr(args, name)
+        if value is not None and not 0 < value <= high:
+            _fail(prog, f"{name}={value} is invalid: must be a positive integer <= {high}")
+    if not 0 <= args.seed <= MAX_SEED:
+        _fail(prog, f"seed={args.seed} is invalid: must be an integer in [0, {MAX_SEED}] (a 32-bit PRNG seed)")
+    if args.agent < 0:
+        _fail(prog, f"agent={args.agent} is invalid: must be an integer >= 0")
     if args.video is not None and Path(args.video).suffix.lower() not in (".mp4", ".gif", ".webm", ".mov"):
         _fail(prog, f"video={args.video!r} is invalid: the file name must end in .mp4, .gif, .webm or .mov")
     try:

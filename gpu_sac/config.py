@@ -45,8 +45,11 @@ class _Unset:
 
 UNSET: Any = _Unset()
 
-# The device counts vectorised steps, and optax counts updates, in int32.
+# The device counts vectorised steps, and optax counts updates, in int32; every integer field is bounded
+# by it, so that no count, index or shape a run derives from one field overflows JAX's int32.
 MAX_COUNT = 2**31 - 1
+# jax.random.PRNGKey keeps the low 32 bits of a seed (2**32 gives the key of 0): seeds above this alias.
+MAX_SEED = 2**32 - 1
 
 
 # ----------------------------------------------------------------------------- per-field checks
@@ -65,6 +68,10 @@ def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
+def _count(low: int, high: int = MAX_COUNT) -> Callable[[Any], bool]:
+    return lambda v: _is_int(v) and low <= v <= high
+
+
 def _is_real(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
@@ -73,8 +80,14 @@ def _is_finite(value: Any) -> bool:
     return _is_real(value) and math.isfinite(value)
 
 
-POSITIVE_INT = Check(lambda v: _is_int(v) and v > 0, "must be a positive integer")
-COUNT = Check(lambda v: _is_int(v) and v >= 0, "must be an integer >= 0")
+POSITIVE_INT = Check(_count(1), f"must be a positive integer <= {MAX_COUNT} (int32)")
+COUNT = Check(_count(0), f"must be an integer in [0, {MAX_COUNT}] (int32)")
+# Env steps over all envs (total_steps, steps_per_chunk, start_steps) may pass 2**31: the device counts
+# vectorised steps (env steps / num_envs), which _check_relations keeps within int32.
+MAX_ENV_STEPS = 2**62
+ENV_STEPS = Check(_count(1, MAX_ENV_STEPS), "must be a positive integer <= 2**62")
+ENV_STEPS_OR_ZERO = Check(_count(0, MAX_ENV_STEPS), "must be an integer in [0, 2**62]")
+SEED = Check(_count(0, MAX_SEED), f"must be an integer in [0, {MAX_SEED}] (a 32-bit PRNG seed)")
 POSITIVE = Check(lambda v: _is_finite(v) and v > 0, "must be a finite number > 0")
 NONNEGATIVE = Check(lambda v: _is_finite(v) and v >= 0, "must be a finite number >= 0")
 FINITE = Check(_is_finite, "must be a finite number")
@@ -83,12 +96,13 @@ UNIT = Check(lambda v: _is_real(v) and 0 <= v <= 1, "must be in [0, 1]")
 FLAG = Check(lambda v: isinstance(v, bool), "must be True or False")
 POSITIVE_OR_NONE = Check(lambda v: v is None or POSITIVE.ok(v), "must be a finite number > 0 or None")
 ENTROPY = Check(lambda v: v is None or _is_finite(v), "must be a finite number or None (−dim(A))")
-GROUP_SIZE = Check(lambda v: v is None or POSITIVE_INT.ok(v), "must be a positive integer or None (one vmapped batch)")
+GROUP_SIZE = Check(lambda v: v is None or POSITIVE_INT.ok(v),
+                   f"must be a positive integer <= {MAX_COUNT} or None (one vmapped batch)")
 WIDTHS = Check(lambda v: isinstance(v, tuple) and len(v) > 0 and all(POSITIVE_INT.ok(h) for h in v),
-               "must be a non-empty tuple of positive integers")
+               f"must be a non-empty tuple of positive integers <= {MAX_COUNT}")
 WIDTHS_OR_NONE = Check(lambda v: v is None or WIDTHS.ok(v),
-                       "must be a non-empty tuple of positive integers, or None (hidden_sizes)")
-ATOMS = Check(lambda v: _is_int(v) and v >= 2, "must be an integer >= 2")
+                       f"must be a non-empty tuple of positive integers <= {MAX_COUNT}, or None (hidden_sizes)")
+ATOMS = Check(_count(2), f"must be an integer in [2, {MAX_COUNT}]")
 
 
 def option(seed_default: Any, check: Check | None = None) -> Any:
@@ -128,11 +142,11 @@ class SACConfig:
     plugin (CUDA, ROCm, TPU) and JAX_PLATFORMS does not say cpu, else cpu. Envs with one preset
     (pendulum, the reaching tasks) use it for both. fastsac: the env's gpu preset under FastSAC's
     large-batch recipe (envs/recipes.py: C51 critics, bf16, AdamW, 1 024 envs, batch 8 192)."""
-    seed: int = option(0, COUNT)
+    seed: int = option(0, SEED)
     """PRNG seed. With num_seeds = S, agents use seeds seed, seed + 1, ..., seed + S - 1."""
     num_seeds: int = option(1, POSITIVE_INT)
     """Independent agents trained at once in one program (jax.vmap over seeds)."""
-    total_steps: int = option(1_000_000, POSITIVE_INT)
+    total_steps: int = option(1_000_000, ENV_STEPS)
     """Env steps to train for, over all envs (rounded up to whole chunks, with a warning)."""
     num_envs: int = option(1, POSITIVE_INT)
     """Parallel training envs per agent: one vectorised step collects num_envs transitions."""
@@ -150,7 +164,7 @@ class SACConfig:
     over the devices. seeds: num_seeds/num_devices whole agents per device, no communication."""
     grad_updates_per_step: int = option(1, POSITIVE_INT)
     """Gradient updates per vectorised env step (so num_envs transitions per this many updates)."""
-    steps_per_chunk: int = option(10_000, POSITIVE_INT)
+    steps_per_chunk: int = option(10_000, ENV_STEPS)
     """Env steps per chunk: one jitted scan; metrics, eval and checkpoints happen between chunks."""
     episode_length: int = option(1000, POSITIVE_INT)
     """Steps after which an episode is truncated (the critic still bootstraps from its last obs)."""
@@ -162,7 +176,7 @@ class SACConfig:
     """Transitions per gradient update."""
     buffer_size: int = option(1_000_000, POSITIVE_INT)
     """Replay capacity in transitions (per agent); a ring buffer on the device."""
-    start_steps: int = option(10_000, COUNT)
+    start_steps: int = option(10_000, ENV_STEPS_OR_ZERO)
     """Env steps with uniform random actions before the stochastic policy acts."""
     min_replay_size: int = option(10_000, POSITIVE_INT)
     """Transitions in the buffer before the first gradient update."""
@@ -284,10 +298,12 @@ class SACConfig:
 
     def __post_init__(self, _preset_fill: PresetFill | None) -> None:
         _check_env_name(self.env)
-        if self.preset not in PRESETS:
+        if not isinstance(self.preset, str) or self.preset not in PRESETS:
             _fail("preset", self.preset, f"must be one of {', '.join(map(repr, PRESETS))}")
         import envs
 
+        for name in SEED_DEFAULTS:
+            object.__setattr__(self, name, _plain(getattr(self, name)))
         for name in WIDTH_FIELDS:  # JSON and some callers give lists
             if isinstance(getattr(self, name), list):
                 object.__setattr__(self, name, tuple(getattr(self, name)))
@@ -305,7 +321,8 @@ class SACConfig:
             if getattr(self, name) is UNSET:
                 filled[name] = preset.get(name, seed_default)
                 object.__setattr__(self, name, filled[name])
-        if filled.get("env_group_size") is not None:
+        sizes_ok = all(POSITIVE_INT.ok(getattr(self, n)) for n in ("num_seeds", "num_envs", "num_devices"))
+        if filled.get("env_group_size") is not None and sizes_ok:  # else validate names the bad size
             # A preset's group size (CPU presets step MJX envs in groups of 16) shrinks to one that divides
             # the envs on a device, so that `--num-envs 4` alone runs; a group size the caller sets is
             # checked as it is.
@@ -374,6 +391,19 @@ def preset_platform(preset: str) -> str:
     return "gpu" if importlib.metadata.entry_points(group="jax_plugins") else "cpu"
 
 
+def _plain(value: Any) -> Any:
+    """A numpy scalar (np.int64(4), np.float32(0.5), np.bool_) as the Python value it holds, in a
+    tuple or list too, so that the checks and config.json see plain ints, floats and bools. Arrays
+    are left as they are: the field's check refuses them."""
+    import numpy as np
+
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, (tuple, list)):
+        return type(value)(_plain(v) for v in value)
+    return value
+
+
 def _same(a: Any, b: Any) -> bool:
     """a is the very value b: equal and of one type (so 1 is not 1.0 and True is not 1)."""
     return type(a) is type(b) and a == b
@@ -415,7 +445,10 @@ def _check_env_name(name: Any) -> None:
 
 
 def _fail(field: str, value: Any, allowed: str) -> None:
-    raise ConfigError(f"{field}={value!r} is invalid: {allowed}")
+    shown = " ".join(repr(value).split())  # an array's repr spans lines: the message stays one
+    if len(shown) > 80:
+        shown = shown[:60] + " ... " + shown[-15:]
+    raise ConfigError(f"{field}={shown} is invalid: {allowed}")
 
 
 def validate(config: SACConfig) -> None:
@@ -423,13 +456,20 @@ def validate(config: SACConfig) -> None:
     on its own (FIELD_CHECKS, in declaration order), then the relations between fields."""
     for name, check in FIELD_CHECKS.items():
         value = getattr(config, name)
-        if not check.ok(value):
+        try:
+            ok = bool(check.ok(value))
+        except Exception:  # noqa: BLE001 - an array, or a type no check expects: the value is refused by name
+            ok = False
+        if not ok:
             _fail(name, value, check.allowed)
     _check_relations(config)
 
 
 def _check_relations(c: SACConfig) -> None:
     """The rules that involve several fields (each field is already valid on its own)."""
+    if c.seed + c.num_seeds - 1 > MAX_SEED:
+        _fail("seed", c.seed, f"must be <= {MAX_SEED} - (num_seeds - 1) = {MAX_SEED - c.num_seeds + 1}: agent s "
+              "uses seed + s, a 32-bit PRNG seed")
     if c.log_std_min >= c.log_std_max:
         _fail("log_std_min", c.log_std_min, f"must be finite and below log_std_max={c.log_std_max}")
     if c.v_min >= c.v_max:
@@ -461,6 +501,9 @@ def _check_relations(c: SACConfig) -> None:
     if c.batch_size > c.min_replay_size:
         _fail("batch_size", c.batch_size,
               f"must be <= min_replay_size={c.min_replay_size} (the first batch is drawn at that size)")
+    if -(-c.start_steps // c.num_envs) > MAX_COUNT:
+        _fail("start_steps", c.start_steps, f"needs {-(-c.start_steps // c.num_envs)} vectorised steps of random "
+              f"actions; the device counts them in int32, at most {MAX_COUNT} (raise num_envs)")
     iterations = c.num_chunks * c.iterations_per_chunk
     if iterations > MAX_COUNT:
         _fail("total_steps", c.total_steps,

@@ -48,8 +48,14 @@ class ClusterOptions:
 
 
 def check(options: ClusterOptions) -> None:
-    """ConfigError for flags that cannot start a run."""
+    """ConfigError for flags that cannot start a run (or that a one-process run would ignore)."""
+    if not isinstance(options.heartbeat_timeout_s, int) or not 1 <= options.heartbeat_timeout_s <= 86_400:
+        raise ConfigError(f"heartbeat_timeout_s={options.heartbeat_timeout_s} is invalid: must be an integer "
+                          "in [1, 86400] seconds")
     if not options.enabled:
+        if options.heartbeat_timeout_s != ClusterOptions.heartbeat_timeout_s:
+            raise ConfigError("heartbeat_timeout_s is given without a multi-process run: it needs --distributed, "
+                              "or --coordinator-address, --num-processes and --process-id")
         return
     given = {"coordinator_address": options.coordinator_address, "num_processes": options.num_processes,
              "process_id": options.process_id}
@@ -58,12 +64,10 @@ def check(options: ClusterOptions) -> None:
         raise ConfigError(f"a multi-process run needs --coordinator-address, --num-processes and --process-id "
                           f"(missing: {missing}), or --distributed to read them from the cluster's environment")
     n, i = options.num_processes, options.process_id
-    if n is not None and n < 1:
-        raise ConfigError(f"num_processes={n} is invalid: must be >= 1")
+    if n is not None and not 1 <= n <= 2**31 - 1:
+        raise ConfigError(f"num_processes={n} is invalid: must be in [1, {2**31 - 1}]")
     if i is not None and n is not None and not 0 <= i < n:
         raise ConfigError(f"process_id={i} is invalid: must be in 0 … num_processes − 1 = {n - 1}")
-    if options.heartbeat_timeout_s < 1:
-        raise ConfigError(f"heartbeat_timeout_s={options.heartbeat_timeout_s} is invalid: must be >= 1")
 
 
 def initialize(options: ClusterOptions) -> None:

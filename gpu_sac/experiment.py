@@ -85,6 +85,9 @@ class RunOptions:
     for `wandb sync`."""
 
 
+MAX_VIDEO_SIDE = 8192  # pixels: a frame larger than this is a typo, not a video
+
+
 class StopRequested(Exception):
     """Raised inside train()'s callback to end a run early, after the chunk was checkpointed."""
 
@@ -108,6 +111,19 @@ def resolved_options(options: RunOptions) -> RunOptions:
         raise ConfigError(f"checkpoint_every={options.checkpoint_every} is invalid: must be a positive integer or None")
     if options.keep_checkpoints < 1:
         raise ConfigError(f"keep_checkpoints={options.keep_checkpoints} is invalid: must be >= 1")
+    size = options.video_size
+    if not (isinstance(size, tuple | list) and len(size) == 2
+            and all(isinstance(n, int) and not isinstance(n, bool) and 0 < n <= MAX_VIDEO_SIDE for n in size)):
+        raise ConfigError(f"video_size={size!r} is invalid: must be two positive integers (height width), "
+                          f"each <= {MAX_VIDEO_SIDE}")
+    if not options.init_parts or any(p not in PARTS for p in options.init_parts):
+        raise ConfigError(f"init_parts={tuple(options.init_parts)!r} is invalid: must name one or more of "
+                          f"{', '.join(PARTS)}")
+    if options.init_from is None and options.resume is None:  # only init_from reads them
+        if tuple(options.init_parts) != tuple(PARTS):
+            raise ConfigError("init_parts is given without init_from: name the run to take them from (--init-from)")
+        if options.init_buffer:
+            raise ConfigError("init_buffer is given without init_from: name the run to take it from (--init-from)")
     if options.wandb_project:
         from gpu_sac import wandb_log
 
@@ -140,7 +156,8 @@ def run_experiment(
     env: the env object (default: `envs.make_env(config)`). Raises ConfigError (including
     ConfigMismatch on resume, and a run_dir that cannot be a run directory) and MemoryBudgetError
     before anything is allocated or written, TrainingDiverged (the newest checkpoint is the last good
-    state). A StopFlag that is set ends the run after the current chunk, with a checkpoint
+    state), run_dir.DiskFault where the disk refuses a write (full, read-only; it names the last good
+    checkpoint). A StopFlag that is set ends the run after the current chunk, with a checkpoint
     (result.stopped).
 
     In a multi-process run (`gpu_sac.distributed`) every process calls this with the same config and
@@ -155,7 +172,7 @@ def run_experiment(
         options = dataclasses.replace(options, progress="none")
     path = _run_path(config, options, check_new=main)
     program = build(config, env)  # the one Program of this run: train() gets it too
-    need = memory.check_fits(config, program.obs_dim, program.act_dim, nets=program.nets)
+    need = memory.check_fits(config, program.obs_dim, program.act_dim, nets=program.nets, env=program.env)
     say = _say(options.progress)
     _make_dir(path)
     state, history, restored_from = None, [], None
@@ -201,6 +218,8 @@ def _make_dir(path: Path) -> None:
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as e:  # a file on the way, no permission, ...
+        if rd.disk_errno(e) is not None:
+            raise rd.disk_fault(e, "the run directory", path) from None
         raise ConfigError(f"run_dir={str(path)!r} is invalid: cannot create it ({e.strerror or e})") from e
 
 
@@ -220,9 +239,17 @@ def _restore(path: Path, program: Any, say: Callable[[str], None],
     from gpu_sac import checkpoint as ckpt
 
     config = program.config
-    restored = ckpt.restore(path / rd.CHECKPOINT_DIR, program)
-    if write:
-        rd.write_metrics(path, restored.history)  # drop chunks logged after the checkpoint: they are redone
+    with warnings.catch_warnings():  # restore's warnings about damaged checkpoints: said below, one line each
+        warnings.simplefilter("ignore")
+        restored = ckpt.restore(path / rd.CHECKPOINT_DIR, program)
+    for i, line in enumerate(restored.damaged):  # shown even with --progress none
+        last = i == len(restored.damaged) - 1
+        print(f"warning: {line}" + (f"; resuming from {restored.path}" if last else ""), file=sys.stderr, flush=True)
+    if write:  # drop chunks logged after the checkpoint: they are redone
+        try:
+            rd.write_metrics(path, restored.history)
+        except rd.DiskFault as e:
+            raise rd.DiskFault(f"{e}; the last good checkpoint is {restored.path}, untouched") from None
     say(f"resuming {path} from its checkpoint at env step {restored.step}"
         + ("" if restored.buffer_saved else " (saved without its replay buffer: refilling it)"))
     if len(restored.history) >= config.num_chunks:
@@ -251,11 +278,13 @@ def _train(path: Path, program: Any, options: RunOptions, state: Any, history: l
     config = program.config
     out, diverged = ExperimentResult(run_dir=path, history=history), None
     with contextlib.ExitStack() as stack:
-        checkpointer = ckpt.Checkpointer(path / rd.CHECKPOINT_DIR, keep=options.keep_checkpoints,
-                                         include_buffer=options.checkpoint_buffer)
+        with rd.writing("the checkpoints folder", path / rd.CHECKPOINT_DIR):
+            checkpointer = ckpt.Checkpointer(path / rd.CHECKPOINT_DIR, keep=options.keep_checkpoints,
+                                             include_buffer=options.checkpoint_buffer)
         stack.callback(checkpointer.close)
         saver = _Saver(path, program, checkpointer, options.checkpoint_every, stop, history, last=restored_from)
-        loggers = _loggers(path, config, options, history, stack) if distributed.is_main_process() else []
+        with rd.writing("the TensorBoard events", path / rd.TB_DIR):
+            loggers = _loggers(path, config, options, history, stack) if distributed.is_main_process() else []
         loggers += [tracker] if tracker is not None else []
         try:
             if len(history) < config.num_chunks:
@@ -268,6 +297,10 @@ def _train(path: Path, program: Any, options: RunOptions, state: Any, history: l
             out.stopped = True
         except TrainingDiverged as e:
             diverged = e
+        except rd.DiskFault as e:
+            last = f"the last good checkpoint is {saver.last} (env step {saver.last_steps})" if saver.last \
+                else "no checkpoint was saved"
+            raise rd.DiskFault(f"{e}; {last}") from None
     main = distributed.is_main_process()
     if diverged is not None:
         if main:
@@ -376,11 +409,12 @@ def _export(path: Path, program: Any, agent: Any, record: dict[str, Any]) -> Pat
 
     config = program.config
     low, high = (np.asarray(b) for b in action_bounds(program.env))
-    return export_policy(
-        path / rd.POLICY_DIR, config, agent, low, high, program.obs_dim, program.act_dim,
-        extra={"env_steps": int(record["env_steps"]), "run_dir": str(path), "config": config.to_dict()},
-        actor_obs=program.nets.actor_obs,
-    )
+    with rd.writing("the exported policy", path / rd.POLICY_DIR):
+        return export_policy(
+            path / rd.POLICY_DIR, config, agent, low, high, program.obs_dim, program.act_dim,
+            extra={"env_steps": int(record["env_steps"]), "run_dir": str(path), "config": config.to_dict()},
+            actor_obs=program.nets.actor_obs,
+        )
 
 
 def _finish(path: Path, program: Any, options: RunOptions, history: list[dict[str, Any]],

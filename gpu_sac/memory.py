@@ -21,11 +21,40 @@ class MemoryBudgetError(RuntimeError):
     """The run's state does not fit in the device's free memory."""
 
 
-def state_bytes(config: SACConfig, obs_dim: int, act_dim: int, nets: Any = None) -> dict[str, int]:
-    """Bytes of the large parts of the train state on one device (all of it with num_devices = 1):
-    its agents' replay rings, agents and batches (shapes only, nothing allocated). nets: the run's
-    SACNetworks (an actor that reads part of the observation has fewer weights); made from the
-    dims when None."""
+# Each part of state_bytes, the field that sizes it (named when that part does not fit), and what it is.
+PARTS = {
+    "replay": ("buffer_size", "replay"),
+    "agent": ("hidden_sizes", "networks, target networks and optimiser states"),
+    "batches": ("batch_size", "sampled batches (batch_size x grad_updates_per_step per step)"),
+    "nstep": ("n_step", "n-step window (n_step transitions per env)"),
+    "envs": ("num_envs", "training envs' states"),
+    "eval": ("eval_episodes", "evaluation envs' states (eval_episodes per agent)"),
+}
+
+
+def _nbytes(tree: Any) -> int:
+    return sum(leaf.size * leaf.dtype.itemsize for leaf in jax.tree.leaves(tree))
+
+
+def env_state_bytes(env: Any, obs_dim: int) -> int:
+    """Bytes of one env's state (shapes only); where the env is not given, its observation, reward and
+    done (a lower bound: a physics env keeps much more)."""
+    if env is not None:
+        try:
+            return _nbytes(jax.eval_shape(env.reset, jax.random.PRNGKey(0)))
+        except Exception:  # noqa: BLE001 - an env whose reset cannot be traced alone: the lower bound
+            pass
+    return 4 * (obs_dim + 2)
+
+
+def state_bytes(config: SACConfig, obs_dim: int, act_dim: int, nets: Any = None, env: Any = None) -> dict[str, int]:
+    """Bytes of the device arrays of a run on one device (all of it with num_devices = 1), by part
+    (PARTS): its agents' replay rings, agents (parameters, targets, optimiser moments), sampled
+    batches, n-step windows, training envs and evaluation envs (shapes only, nothing allocated).
+    nets: the run's SACNetworks (an actor that reads part of the observation has fewer weights);
+    made from the dims when None. env: the run's env, whose state's size counts for the training and
+    evaluation envs (a lower bound from obs_dim when None)."""
+    from gpu_sac import nstep
     from gpu_sac.learner import init_agent
     from gpu_sac.mesh import layout
     from gpu_sac.networks import make_networks
@@ -33,13 +62,19 @@ def state_bytes(config: SACConfig, obs_dim: int, act_dim: int, nets: Any = None)
     per_transition = _per_transition(config, obs_dim, act_dim)
     nets = make_networks(config, obs_dim, act_dim) if nets is None else nets
     agent = jax.eval_shape(lambda key: init_agent(config, nets, key), jax.random.PRNGKey(0))
-    agent_bytes = sum(leaf.size * leaf.dtype.itemsize for leaf in jax.tree.leaves(agent))
-    share = layout(config)  # data parallel: every agent, a 1/D share of its ring and batch
+    share = layout(config)  # data parallel: every agent, a 1/D share of its ring, envs and batch
+    window = 0
+    if config.n_step > 1:
+        window = _nbytes(jax.eval_shape(lambda: nstep.init(share.envs, config.n_step, obs_dim, act_dim)))
+    per_env = env_state_bytes(env, obs_dim)
     return {
         "replay": share.seeds * share.capacity * per_transition,
-        "agent": share.seeds * agent_bytes,  # params, targets, optimiser moments
+        "agent": share.seeds * _nbytes(agent),
         # One gather of grad_updates_per_step batches per vectorised step.
         "batches": share.seeds * config.grad_updates_per_step * share.batch * per_transition,
+        "nstep": share.seeds * window,
+        "envs": share.seeds * share.envs * per_env,
+        "eval": share.seeds * config.eval_episodes * per_env,
     }
 
 
@@ -82,22 +117,39 @@ def sharing_devices(config: SACConfig) -> int:
 
 
 def check_fits(config: SACConfig, obs_dim: int, act_dim: int, free: int | None = None,
-               nets: Any = None) -> dict[str, int]:
-    """Raise MemoryBudgetError naming a buffer_size that fits if one device's share of the state
-    (times the devices that share one memory) is over budget. Returns one device's share."""
-    need = state_bytes(config, obs_dim, act_dim, nets)
+               nets: Any = None, env: Any = None) -> dict[str, int]:
+    """Raise MemoryBudgetError if one device's share of the run's arrays (times the devices that share
+    one memory) is over budget, naming the field of the largest part: a buffer_size that fits where
+    it is the replay. Returns one device's share, by part."""
+    need = state_bytes(config, obs_dim, act_dim, nets, env)
     free = free_device_bytes() if free is None else free
     if free is None:
         return need
     budget = int(free * HEADROOM)
     sharing = sharing_devices(config)
     total = sum(need.values()) * sharing
+    gib = 2**30
+    largest = max(need, key=need.get)
+    if total > budget and largest != "replay":
+        field, what = PARTS[largest]
+        value = getattr(config, field)
+        if largest == "agent":  # the widths that make the networks, and how many critics
+            value = ", ".join(f"{n}={getattr(config, n)}" for n in
+                              ("hidden_sizes", "actor_hidden_sizes", "critic_hidden_sizes", "n_critics")
+                              if getattr(config, n) is not None)
+        else:
+            value = f"{field}={value}"
+        where = "the device" if sharing == 1 else f"the {sharing} devices that share this memory"
+        raise MemoryBudgetError(
+            f"{value} needs {need[largest] * sharing / gib:.2f} GiB for the {what}, and the run "
+            f"{total / gib:.2f} GiB in all on {where}, which has {free / gib:.2f} GiB free ({HEADROOM:.0%} usable): "
+            f"lower {field}"
+        )
     if total > budget:
         per_transition = _per_transition(config, obs_dim, act_dim)
         other = total - need["replay"] * sharing
         # buffer_size rows per agent are spread over num_devices rings (data parallel) or agents.
         fits = max(0, (budget - other) // (config.num_seeds * per_transition * sharing // config.num_devices))
-        gib = 2**30
         where = "the device" if sharing == 1 else f"the {sharing} devices that share this memory"
         raise MemoryBudgetError(
             f"buffer_size={config.buffer_size} needs {need['replay'] * sharing / gib:.2f} GiB of replay "

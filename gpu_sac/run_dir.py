@@ -13,20 +13,27 @@
 
 Files other than checkpoints are rewritten whole through a temporary file and `os.replace`, so a
 process killed at any moment leaves either the old file or the new one, never half of one.
+
+A write that the disk refuses (full, read-only, no permission, over quota) raises DiskFault, one line
+saying what could not be written, where, why, and the space free there (`writing`).
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import math
 import os
 import platform
+import shutil
 import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
+
+from gpu_sac.config import ConfigError
 
 CONFIG_FILE = "config.json"
 METRICS_FILE = "metrics.jsonl"
@@ -35,6 +42,71 @@ CHECKPOINT_DIR = "checkpoints"
 POLICY_DIR = "policy"
 CURVE_FILE = "curve.png"
 VIDEO_FILE = "video.mp4"
+
+
+# errno values that mean "this disk will not take the write", not a bug of ours.
+DISK_ERRNOS = {errno.ENOSPC, errno.EROFS, errno.EACCES, errno.EPERM, errno.EDQUOT, errno.EFBIG}
+# The same, as other layers (TensorStore, orbax) word them when they do not keep the OSError.
+_DISK_TEXTS = {"No space left on device": errno.ENOSPC, "Read-only file system": errno.EROFS,
+               "Permission denied": errno.EACCES, "Disk quota exceeded": errno.EDQUOT}
+
+
+class DiskFault(RuntimeError):
+    """A file of the run could not be written: the disk is full, read-only or not ours to write."""
+
+
+def disk_errno(error: BaseException) -> int | None:
+    """The disk errno behind `error` (its own, a cause's or context's, or one its message names), else None."""
+    seen = set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        if isinstance(error, OSError) and error.errno in DISK_ERRNOS:
+            return error.errno
+        for text, code in _DISK_TEXTS.items():
+            if text in str(error):
+                return code
+        error = error.__cause__ or error.__context__
+    return None
+
+
+def free_bytes(path: str | os.PathLike) -> int | None:
+    """Bytes free to us on the file system that holds `path` (or its nearest existing parent)."""
+    path = Path(path).absolute()
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    try:
+        return shutil.disk_usage(path).free
+    except OSError:
+        return None
+
+
+def disk_fault(error: BaseException, what: str, path: str | os.PathLike, need: int | None = None) -> DiskFault:
+    """DiskFault for `error` (disk_errno must be set): what, where, why, and the space free and needed."""
+    code = disk_errno(error)
+    why = os.strerror(code).lower() if code is not None else str(error).splitlines()[0]
+    space = ""
+    free = free_bytes(path)
+    if code in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG) or need is not None:
+        mib = lambda n: f"{n / 2**20:.1f} MiB"  # noqa: E731
+        space = f" ({mib(free) if free is not None else '?'} free" + (f", about {mib(need)} needed)" if need else ")")
+    return DiskFault(f"could not write {what} ({path}): {why}{space}")
+
+
+@contextlib.contextmanager
+def writing(what: str, path: str | os.PathLike, need: int | None = None) -> Iterator[None]:
+    """Turn a write the disk refuses into DiskFault (other errors pass as they are)."""
+    try:
+        yield
+    except DiskFault:
+        raise
+    except Exception as e:
+        if disk_errno(e) is None:
+            raise
+        raise disk_fault(e, what, path, need) from e
+
+
+class ConfigRecordError(ConfigError):
+    """config.json cannot be read back (cut short, not JSON, or without its config)."""
 
 
 def default_run_dir(env: str, seed: int, root: str | os.PathLike = "runs") -> Path:
@@ -80,14 +152,22 @@ def write_config(run_dir: str | os.PathLike, config: Any, options: dict[str, Any
         "command": sys.argv,
         "written": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
-    write_atomic(Path(run_dir) / CONFIG_FILE, json.dumps(record, indent=2) + "\n")
+    with writing("the config", Path(run_dir) / CONFIG_FILE):
+        write_atomic(Path(run_dir) / CONFIG_FILE, json.dumps(record, indent=2) + "\n")
 
 
 def read_config_record(run_dir: str | os.PathLike) -> dict[str, Any]:
     path = Path(run_dir) / CONFIG_FILE
     if not path.is_file():
         raise FileNotFoundError(f"{run_dir} is not a gpu_sac run directory: it has no {CONFIG_FILE}")
-    return json.loads(path.read_text())
+    try:
+        record = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ConfigRecordError(f"{path} is damaged ({e}); the run's checkpoints hold its config: "
+                                "start a new run with the same flags, or restore config.json from a copy") from None
+    if not isinstance(record, dict) or not isinstance(record.get("config"), dict):
+        raise ConfigRecordError(f"{path} is damaged: it holds no \"config\" object")
+    return record
 
 
 def config_from_dict(fields: dict[str, Any]) -> Any:
@@ -141,7 +221,7 @@ def decode_record(record: dict[str, Any]) -> dict[str, Any]:
 
 def append_metrics(run_dir: str | os.PathLike, record: dict[str, Any]) -> None:
     """Append one chunk's record to metrics.jsonl (flushed and synced: a killed run loses none)."""
-    with open(Path(run_dir) / METRICS_FILE, "a") as f:
+    with writing("the metrics", Path(run_dir) / METRICS_FILE), open(Path(run_dir) / METRICS_FILE, "a") as f:
         f.write(json.dumps(encode_record(record), allow_nan=False) + "\n")
         f.flush()
         os.fsync(f.fileno())
@@ -164,4 +244,5 @@ def read_metrics(run_dir: str | os.PathLike) -> list[dict[str, Any]]:
 def write_metrics(run_dir: str | os.PathLike, records: Iterable[dict[str, Any]]) -> None:
     """Rewrite metrics.jsonl with exactly these records (resume: drop chunks after the checkpoint)."""
     text = "".join(json.dumps(encode_record(r), allow_nan=False) + "\n" for r in records)
-    write_atomic(Path(run_dir) / METRICS_FILE, text)
+    with writing("the metrics", Path(run_dir) / METRICS_FILE):
+        write_atomic(Path(run_dir) / METRICS_FILE, text)

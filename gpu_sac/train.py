@@ -469,7 +469,7 @@ def _checked_program(config: SACConfig, env: Any, program: Program | None) -> Pr
         program = build(config, env)
     elif program.config != config:
         raise ValueError("train(config, program=...): the program was built for another config")
-    memory.check_fits(config, program.obs_dim, program.act_dim, nets=program.nets)
+    memory.check_fits(config, program.obs_dim, program.act_dim, nets=program.nets, env=program.env)
     if config.trained_steps != config.total_steps:
         warnings.warn(
             f"total_steps={config.total_steps} is not a whole number of chunks "

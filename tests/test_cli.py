@@ -81,6 +81,27 @@ def test_flags_override_the_preset_one_by_one():
         (["--no-such-flag", "3"], ["unrecognized arguments: --no-such-flag 3"]),
         (["--checkpoint-every", "0"], ["checkpoint_every=0", "positive integer"]),
         (["--resume", "/nonexistent/run"], ["/nonexistent/run", "config.json"]),
+        # Flags read before the rest (they pick the defaults) fail in one line too, naming the flag.
+        (["--preset", "tpu"], ["--preset", "'tpu'", "fastsac"]),
+        (["--resume"], ["--resume", "expected one argument"]),
+        # Integers past what JAX counts in (int32) or seeds (32 bits): one line, not an OverflowError.
+        (["--seed", "1180591620717411303424"], ["seed=1180591620717411303424", "32-bit PRNG seed"]),
+        (["--seed", "4294967295", "--num-seeds", "2"], ["seed=4294967295", "seed + s"]),
+        (["--episode-length", str(2**31)], ["episode_length=2147483648", "<= 2147483647"]),
+        (["--policy-delay", str(2**31)], ["policy_delay=2147483648", "int32"]),
+        (["--n-step", str(2**31)], ["n_step=2147483648", "int32"]),
+        (["--start-steps", str(2**40)], ["start_steps=1099511627776", "vectorised steps", "int32"]),
+        (["--eval-episodes", str(2**63)], ["eval_episodes=9223372036854775808", "int32"]),
+        (["--n-critics", str(2**63)], ["n_critics=9223372036854775808", "int32"]),
+        # Run options: values that cannot work, and options that need another.
+        (["--video-size", "0", "0"], ["video_size=(0, 0)", "positive integers"]),
+        (["--video-size", "-5", "10"], ["video_size=(-5, 10)", "positive integers"]),
+        (["--init-parts", "bogus"], ["init_parts=('bogus',)", "actor, critic"]),
+        (["--init-parts"], ["init_parts=()", "one or more"]),
+        (["--init-parts", "actor"], ["init_parts is given without init_from", "--init-from"]),
+        (["--init-buffer"], ["init_buffer is given without init_from"]),
+        (["--heartbeat-timeout-s", "0"], ["heartbeat_timeout_s=0", "[1, 86400]"]),
+        (["--heartbeat-timeout-s", "60"], ["heartbeat_timeout_s is given without a multi-process run"]),
     ],
 )
 def test_bad_input_is_one_line_naming_field_value_and_what_is_allowed(args, expected, capsys, tmp_path):
@@ -98,10 +119,49 @@ def test_bad_input_is_one_line_naming_field_value_and_what_is_allowed(args, expe
 
 def test_replay_buffer_over_the_memory_budget_names_a_capacity_that_fits(capsys, tmp_path):
     with pytest.raises(SystemExit) as exit_:
-        train_main(["--buffer-size", str(10**12), "--run-dir", str(tmp_path / "run")])
+        # The largest ring the int32 indices allow, for 64 agents: 64 x 2**31 x 36 bytes, about 4.9 TB.
+        train_main(["--buffer-size", str(2**31 - 1), "--num-seeds", "64", "--run-dir", str(tmp_path / "run")])
     assert exit_.value.code == EXIT_MEMORY
     err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1 and "buffer_size=1000000000000" in err and "use buffer_size <=" in err
+    assert len(err.splitlines()) == 1 and "buffer_size=2147483647" in err and "use buffer_size <=" in err
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["--episodes", str(2**31)], "episodes=2147483648 is invalid: must be a positive integer <= 2147483647"),
+        (["--episode-length", "0"], "episode_length=0 is invalid"),
+        (["--width", "100000"], "width=100000 is invalid: must be a positive integer <= 8192"),
+        (["--seed", str(2**64)], "seed=18446744073709551616 is invalid"),
+        (["--agent", "-1"], "agent=-1 is invalid"),
+    ],
+)
+def test_evaluate_refuses_values_out_of_range_in_one_line(args, expected, capsys, tmp_path):
+    from gpu_sac.cli import evaluate_main
+
+    with pytest.raises(SystemExit) as exit_:
+        evaluate_main([str(tmp_path), *args], prog="evaluate.py")
+    assert exit_.value.code == EXIT_USAGE
+    err = capsys.readouterr().err.strip()
+    assert err == f"evaluate.py: error: {expected}" or (len(err.splitlines()) == 1 and expected in err), err
+
+
+@pytest.mark.parametrize(
+    ("args", "field"),
+    [
+        (["--n-step", str(2**31 - 1)], "n_step=2147483647"),  # the n-step window: num_envs x n_step transitions
+        (["--eval-episodes", str(2**31 - 1)], "eval_episodes=2147483647"),  # the evaluation envs' states
+        (["--hidden-sizes", str(10**9)], "hidden_sizes=(1000000000,)"),  # the networks and Adam's moments
+    ],
+)
+def test_the_memory_check_names_the_field_whose_arrays_do_not_fit(args, field, capsys, tmp_path):
+    with pytest.raises(SystemExit) as exit_:  # 64 agents: terabytes, over any machine's memory
+        train_main([*args, "--num-seeds", "64", "--run-dir", str(tmp_path / "run")])
+    assert exit_.value.code == EXIT_MEMORY
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and field in err and "buffer_size" not in err, err
+    assert f"lower {field.split('=')[0]}" in err
     assert not (tmp_path / "run").exists()
 
 

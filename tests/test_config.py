@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 import subprocess
 import sys
 import warnings
@@ -205,3 +206,76 @@ def test_auto_preset_reads_the_platform_without_starting_jax(monkeypatch):
     assert preset_platform("auto") == "gpu" and SACConfig(env="halfcheetah").num_envs == 128
     monkeypatch.setenv("JAX_PLATFORMS", "cpu")
     assert preset_platform("auto") == "cpu" and preset_platform("gpu") == "gpu"
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        # Each of these ended in a raw OverflowError or TypeError from JAX, or silently aliased a key.
+        (dict(seed=2**63), "seed=9223372036854775808 is invalid: must be an integer in [0, 4294967295]"),
+        (dict(seed=2**32), "seed=4294967296 is invalid"),  # PRNGKey(2**32) is PRNGKey(0)
+        (dict(seed=2**32 - 1, num_seeds=2), "seed=4294967295 is invalid: must be <= 4294967295 - (num_seeds - 1)"),
+        (dict(episode_length=2**31), "episode_length=2147483648 is invalid: must be a positive integer <= 2147483647"),
+        (dict(policy_delay=2**31), "policy_delay=2147483648 is invalid"),
+        (dict(n_step=2**31), "n_step=2147483648 is invalid"),
+        # Env steps over all envs may pass 2**31; the vectorised steps they take (here / 4 envs) may not.
+        (dict(start_steps=2**40), "start_steps=1099511627776 is invalid: needs 274877906944 vectorised steps"),
+        (dict(total_steps=2**63), "total_steps=9223372036854775808 is invalid: must be a positive integer <= 2**62"),
+        (dict(eval_episodes=2**63), "eval_episodes=9223372036854775808 is invalid"),
+        (dict(n_critics=2**63), "n_critics=9223372036854775808 is invalid"),
+        (dict(hidden_sizes=(2**31,)), "hidden_sizes=(2147483648,) is invalid"),
+        (dict(num_atoms=2**31), "num_atoms=2147483648 is invalid"),
+        (dict(tau=10**400), "is invalid: must be in (0, 1]"),  # math.isfinite would overflow on it
+    ],
+)
+def test_integers_are_bounded_where_jax_would_fail(fields, message):
+    with pytest.raises(ConfigError) as error:
+        tiny_config(**fields)
+    assert message in str(error.value)
+    assert tiny_config(seed=2**32 - 2, num_seeds=2).seed == 2**32 - 2  # the largest seeds that run
+    wide = dict(num_envs=2**12, buffer_size=2**12, steps_per_chunk=2**32, min_replay_size=2**12)
+    assert tiny_config(start_steps=2**40, total_steps=2**32, **wide).start_steps == 2**40  # 2**28 vectorised steps
+
+
+def test_numpy_scalars_are_taken_as_the_values_they_hold():
+    import numpy as np
+
+    c = tiny_config(n_critics=np.int64(4), gamma=np.float32(0.5), learn_alpha=np.bool_(True),
+                    hidden_sizes=(np.int64(16), np.int32(8)), seed=np.uint32(7))
+    assert (c.n_critics, c.gamma, c.learn_alpha, c.hidden_sizes, c.seed) == (4, 0.5, True, (16, 8), 7)
+    assert type(c.n_critics) is int and type(c.gamma) is float and type(c.learn_alpha) is bool
+    assert all(type(h) is int for h in c.hidden_sizes)
+    assert c == tiny_config(n_critics=4, gamma=0.5, hidden_sizes=(16, 8), seed=7)
+    import json
+
+    json.dumps(c.to_dict())  # config.json takes it
+
+
+@pytest.mark.parametrize("field", ["critic_type", "num_envs", "gamma", "hidden_sizes", "learn_alpha", "preset"])
+def test_arrays_are_refused_naming_the_field(field):
+    import numpy as np
+
+    with pytest.raises(ConfigError, match=rf"^{field}=array\(\[1, 2\]\) is invalid"):
+        tiny_config(**{field: np.array([1, 2])})
+
+
+def test_the_memory_check_counts_every_array_a_run_makes():
+    """The n-step window, the training and evaluation envs' states, the networks and optimiser states,
+    the batches and the replay: each counted, and named when it is the part that does not fit."""
+    import envs
+    from gpu_sac.memory import PARTS, state_bytes
+
+    c = tiny_config(n_step=5, eval_episodes=7)
+    env = envs.make_env(c)
+    need = state_bytes(c, 3, 1, env=env)
+    assert set(need) == set(PARTS)
+    # The n-step window: per env, n_step transitions of obs, action, reward, next obs, discount and a flag.
+    assert need["nstep"] == c.num_envs * c.n_step * (4 * (3 + 1 + 1 + 3 + 1) + 1)
+    per_env = need["envs"] // c.num_envs
+    assert per_env >= 4 * 3 and need["eval"] == c.eval_episodes * per_env
+    assert state_bytes(tiny_config(), 3, 1)["nstep"] == 0
+    for fields, field in [(dict(n_step=2**31 - 1), "n_step=2147483647"),
+                          (dict(eval_episodes=2**31 - 1), "eval_episodes=2147483647"),
+                          (dict(hidden_sizes=(10**9,)), "hidden_sizes=(1000000000,)")]:
+        with pytest.raises(MemoryBudgetError, match=re.escape(field) + ".*lower " + field.split("=")[0]):
+            check_fits(tiny_config(**fields), 3, 1, free=1 << 34, env=env)
