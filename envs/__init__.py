@@ -2,8 +2,9 @@
 
 - `pendulum`: Gym's Pendulum-v1 in pure JAX (trains in minutes on a CPU).
 - every Brax environment by name, MJX backend by default (`brax_backend` for the others).
-- MuJoCo Playground's DM Control suite by its registry names, MJX (`impl="jax"`) by default.
-- MuJoCo Playground's locomotion envs (Go1, G1, ...; envs/locomotion.py), MJX by default, their dict
+- MuJoCo Playground's DM Control suite by its registry names: MuJoCo Warp on a GPU with warp-lang, MJX
+  (`impl="jax"`) elsewhere (envs/physics.py; `playground_impl` chooses by hand).
+- MuJoCo Playground's locomotion envs (Go1, G1, ...; envs/locomotion.py), the same physics, their dict
   observations flattened (envs/dict_obs.py: the env carries `obs_layout`, the actor's and the critic's
   columns); Go1/G1 meshes fetched on first use (envs/menagerie.py), other robots' placed by hand.
 - goal-conditioned tasks with sparse rewards, for hindsight relabelling (`her`, envs/goal.py):
@@ -43,7 +44,7 @@ class EnvSpec:
     family: str
     make: Callable[..., Any]
     preset: Mapping[str, Any]
-    options: tuple[str, ...] = ()  # SACConfig fields passed to make() by make_env
+    options: tuple[str, ...] = ()  # SACConfig fields (or _DERIVED ones) passed to make() by make_env
     cpu_preset: Mapping[str, Any] = dataclasses.field(default_factory=dict)  # replaces preset's fields on a CPU
     goal: bool = False  # a goal env (flat, with a GoalSpec): hindsight relabelling can run on it
 
@@ -67,14 +68,15 @@ for _name in BRAX_ENVS:
     register(EnvSpec(_name, "brax", lambda _n=_name, **options: brax_envs.make_brax(_n, **options),
                      brax_envs.preset(_name), options=("brax_backend", *brax_envs.DYNAMICS),
                      cpu_preset=brax_envs.CPU))
+# What a Playground maker takes from the config: the physics, and Warp's sizes and graph mode (envs/physics.py).
+_PHYSICS = ("playground_impl", "worlds", "warp_graph_mode", "num_devices")
 for _name in PLAYGROUND_ENVS:
-    register(EnvSpec(_name, "playground", lambda impl="jax", _n=_name: playground_envs.make_playground(_n, impl=impl),
-                     playground_envs.preset(_name), options=("playground_impl",), cpu_preset=brax_envs.CPU))
+    register(EnvSpec(_name, "playground", lambda _n=_name, **options: playground_envs.make_playground(_n, **options),
+                     playground_envs.preset(_name), options=_PHYSICS, cpu_preset=brax_envs.CPU))
 for _name in LOCOMOTION_ENVS:
     register(EnvSpec(_name, "playground_locomotion",
-                     lambda impl="jax", domain_randomization=False, _n=_name: locomotion.make_locomotion(
-                         _n, impl=impl, domain_randomization=domain_randomization),
-                     locomotion.preset(_name), options=("playground_impl", "domain_randomization"),
+                     lambda _n=_name, **options: locomotion.make_locomotion(_n, **options),
+                     locomotion.preset(_name), options=(*_PHYSICS, "domain_randomization"),
                      cpu_preset=locomotion.LOCOMOTION_CPU))
 register(EnvSpec("point_reach", "pure_jax", lambda: goal.flatten(reach.PointReach()), reach.PRESET, goal=True))
 register(EnvSpec("arm_reach", "pure_jax", lambda: goal.flatten(reach.ArmReach()), reach.PRESET, goal=True))
@@ -83,8 +85,20 @@ register(EnvSpec("reacher_goal", "brax", lambda backend="mjx": goal.flatten(goal
 register(EnvSpec("custom", "custom", _no_maker, {}))
 
 # SACConfig field → the maker's keyword.
-_OPTION_KEYWORDS = {"brax_backend": "backend", "playground_impl": "impl",
-                    **{name: name for name in ("domain_randomization", *brax_envs.DYNAMICS)}}
+_OPTION_KEYWORDS = {"brax_backend": "backend", "playground_impl": "impl", "warp_graph_mode": "graph_mode",
+                    "worlds": "worlds",
+                    **{name: name for name in ("domain_randomization", "num_devices", *brax_envs.DYNAMICS)}}
+
+
+def worlds(config: Any) -> int:
+    """The most envs a run steps in one call on one device: its training envs there, or the evaluation's
+    num_seeds x eval_episodes (MuJoCo Warp sizes its shared contact buffers for them: envs/physics.py)."""
+    training = config.num_seeds * config.num_envs // config.num_devices
+    return max(training, config.num_seeds * max(config.eval_episodes, 1))
+
+
+# Options computed from the config rather than read from one field.
+_DERIVED = {"worlds": worlds}
 
 
 def names() -> tuple[str, ...]:
@@ -111,7 +125,8 @@ def preset(name: str, platform: str = "gpu") -> dict[str, Any]:
 def make_env(config: Any) -> Any:
     """The raw env that `config` names, with its family's options taken from the config."""
     s = spec(config.env)
-    return s.make(**{_OPTION_KEYWORDS[o]: getattr(config, o) for o in s.options})
+    return s.make(**{_OPTION_KEYWORDS[o]: _DERIVED[o](config) if o in _DERIVED else getattr(config, o)
+                     for o in s.options})
 
 
 def make(name: str, **options: Any) -> Any:

@@ -16,6 +16,7 @@ batched model is held apart from the env states (the drawn fields are a few hund
 from __future__ import annotations
 
 import contextlib
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -31,6 +32,9 @@ class RandomizedEnv:
     def __init__(self, env: Any, randomize: Callable[[Any, jax.Array], tuple[Any, Any]]):
         self.env = env
         self._randomize = randomize
+        # train() traces the chunk, the evaluation and init in three threads (train.compile_stages): the
+        # model swap below must not let one thread's trace read another's drawn fields (a leaked tracer).
+        self._lock = threading.RLock()
         model = env.unwrapped._mjx_model
         # Run once, eagerly (a few small ops): in_axes are Python values, which a trace would turn into arrays.
         _, in_axes = randomize(model, jax.random.split(jax.random.PRNGKey(0), 1))
@@ -64,14 +68,15 @@ class RandomizedEnv:
 
     def reset(self, key: jax.Array) -> Any:
         key, draw_key = jax.random.split(key)
-        drawn = self._draw(draw_key)
-        with self._model(drawn) as env:
-            state = env.reset(key)
+        with self._lock:
+            drawn = self._draw(draw_key)
+            with self._model(drawn) as env:
+                state = env.reset(key)
         return state.replace(info={**state.info, INFO_KEY: drawn})
 
     def step(self, state: Any, action: jax.Array) -> Any:
         drawn = state.info[INFO_KEY]
-        with self._model(drawn) as env:
+        with self._lock, self._model(drawn) as env:
             out = env.step(state, action)
         return out.replace(info={**out.info, INFO_KEY: drawn})
 

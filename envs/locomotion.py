@@ -132,18 +132,20 @@ def ensure_assets(name: str) -> None:
         )
 
 
-def make_locomotion(name: str, impl: str = "jax", domain_randomization: bool = False) -> Any:
-    """Playground's locomotion env `name` with `impl` ("jax": MJX; "warp": MuJoCo Warp, needs warp-lang),
+def make_locomotion(name: str, impl: str = "auto", domain_randomization: bool = False, worlds: int | None = None,
+                    graph_mode: str = "auto", num_devices: int = 1) -> Any:
+    """Playground's locomotion env `name` with `impl` ("jax": MJX; "warp": MuJoCo Warp; "auto": Warp on a GPU
+    with warp-lang, else MJX; envs/physics.py, which also sizes Warp for `worlds` envs at once),
     its Menagerie assets checked (and for Go1/G1 fetched) first; with domain_randomization, each episode
     in a model drawn by Playground's randomizer for it (envs/domain_randomization.py); a dict-observation
     env comes flattened (dict_obs.FlatDictEnv, carrying obs_layout). Actions are in [-1, 1]."""
     ensure_assets(name)
     from mujoco_playground import registry
 
-    from envs import dict_obs
+    from envs import dict_obs, physics
     from envs import domain_randomization as dr
 
-    env = registry.load(name, config_overrides={"impl": impl})
+    env = physics.load(registry, name, impl, worlds, graph_mode, num_devices)
     if domain_randomization:
         env = dr.randomized(name, env)
     return dict_obs.flatten_if_dict(env)

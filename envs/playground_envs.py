@@ -47,13 +47,19 @@ def preset(name: str) -> dict[str, Any]:
     return out
 
 
-def make_playground(name: str, impl: str = "jax", **config_overrides: Any) -> Any:
-    """The Playground env with `impl` ("jax": MJX; "warp": MuJoCo Warp, needs warp-lang).
+def make_playground(name: str, impl: str = "auto", worlds: int | None = None, graph_mode: str = "auto",
+                    num_devices: int = 1, **config_overrides: Any) -> Any:
+    """The Playground env with `impl` ("jax": MJX; "warp": MuJoCo Warp; "auto": envs/physics.py decides).
 
-    Playground 0.2.0 defaults its DM Control envs to impl="warp"; we default to MJX, which needs
-    nothing beyond JAX. Actions are in [-1, 1]. Observations must be flat arrays (true for the
+    Playground 0.2.0 defaults its DM Control envs to impl="warp"; `impl="auto"` takes Warp on a GPU where
+    warp-lang is installed and MJX elsewhere. With Warp, its contact buffers are sized for `worlds` envs
+    stepped at once (Playground's: 8 192) and its model put with CUDA graph mode `graph_mode`
+    (SACConfig.warp_graph_mode) for `num_devices` devices. The env carries `physics`: one line saying
+    which physics runs and why. Actions are in [-1, 1]. Observations must be flat arrays (true for the
     DM Control suite).
     """
     from mujoco_playground import registry
 
-    return registry.load(name, config_overrides={"impl": impl, **config_overrides})
+    from envs import physics
+
+    return physics.load(registry, name, impl, worlds, graph_mode, num_devices, **config_overrides)

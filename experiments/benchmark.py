@@ -5,6 +5,8 @@
     python -m experiments.benchmark --preset gpu     # Playground DM Control SAC config, CheetahRun and
                                                      # HumanoidWalk, num_envs 16 → 4096 (needs a GPU)
     python -m experiments.benchmark --preset smoke   # pendulum, seconds (tests)
+    python -m experiments.benchmark --preset physics-cpu   # MJX vs MuJoCo Warp, raw CheetahRun and G1 (CPU)
+    python -m experiments.benchmark --preset physics-gpu   # the same at 1 024-8 192 envs, then gpu_sac with Warp
     python -m experiments.render_benchmark           # README table + PNG from the JSON records
 
 The GPU preset compiles dozens of programs; to fit a device session's per-command limit, split it
@@ -223,6 +225,22 @@ G1_FASTSAC_GPU = Case(name="G1JoystickFlatTerrain-fastsac", env="G1JoystickFlatT
                       collect_at=(1024, 4096),
                       description="Playground G1JoystickFlatTerrain (MJX), FastSAC's recipe (envs/recipes.py)")
 
+# MuJoCo Warp against MJX (issue 22): the raw simulator of G1 joystick and CheetahRun at 1 024, 4 096 and 8 192
+# envs, each physics (impl in the case's config; envs/physics.py), then gpu_sac end to end with Warp at
+# 4 096 envs under FastSAC's recipe with 8 updates of batch 8 192 per vectorised step (16 samples drawn per
+# collected transition), beside Warp's raw simulator there.
+def physics_case(env: str, impl: str, num_envs: tuple[int, ...] = (1024, 4096, 8192)) -> Case:
+    name = {"jax": "MJX", "warp": "MuJoCo Warp"}[impl]
+    return Case(name=f"{env}-{impl}", env=env, config=dict(playground_impl=impl, episode_length=1000),
+                num_envs=num_envs, updates=(0,), updates_at=num_envs[0], seeds=(1,), seeds_at=num_envs[0],
+                collect_at=(), description=f"Playground {env} raw simulator, {name}")
+
+
+G1_FASTSAC_WARP_GPU = dataclasses.replace(
+    G1_FASTSAC_GPU, name="G1JoystickFlatTerrain-fastsac-warp", config=dict(_fastsac_fields(), playground_impl="warp"),
+    num_envs=(4096,), updates=(8,), updates_at=4096, seeds_at=4096, collect_at=(4096,),
+    description="Playground G1JoystickFlatTerrain (MuJoCo Warp), FastSAC's recipe, 4 096 envs, 8 updates")
+
 PRESETS: dict[str, Preset] = {
     "cpu": Preset(
         cases=(HALFCHEETAH_CPU, full_replay(HALFCHEETAH_CPU, "halfcheetah-cpu-full-replay")),
@@ -264,6 +282,17 @@ PRESETS: dict[str, Preset] = {
     # MENAGERIE=1 bash ../shared/device/wheels.sh, then on the device python -m envs.menagerie --from-tgz
     # .whl/menagerie_go1_g1.tgz before this preset.
     "locomotion-gpu": Preset(cases=(G1_FASTSAC_GPU,), chunk_steps=0, min_iterations=50, repeats=3),
+    # The Warp cases first (kernels compile once), then MJX's (tens of seconds of XLA compile each).
+    "physics-gpu": Preset(cases=(physics_case("G1JoystickFlatTerrain", "warp"), physics_case("CheetahRun", "warp"),
+                                 physics_case("G1JoystickFlatTerrain", "jax"), physics_case("CheetahRun", "jax"),
+                                 G1_FASTSAC_WARP_GPU),
+                          chunk_steps=0, min_iterations=50, repeats=3),
+    # The same comparison at CPU sizes (16 and 64 envs, one group), for the CPU records.
+    "physics-cpu": Preset(cases=(physics_case("CheetahRun", "warp", (16, 64)),
+                                 physics_case("CheetahRun", "jax", (16, 64)),
+                                 physics_case("G1JoystickFlatTerrain", "warp", (16,)),
+                                 physics_case("G1JoystickFlatTerrain", "jax", (16,))),
+                          chunk_steps=256, min_iterations=4, repeats=3),
     "smoke": Preset(
         cases=(
             Case(
@@ -511,6 +540,9 @@ class Timer:
             self.own.append(own)
 
 
+COST = [True]  # --no-cost turns it off: costing compiles the collect step and an update again (a minute for G1)
+
+
 def run_gpu_sac(case: Case, point: Point, preset: Preset, env: Any, timer: Timer, repeats: int) -> dict[str, Any]:
     from gpu_sac import replay, train
 
@@ -531,6 +563,11 @@ def run_gpu_sac(case: Case, point: Point, preset: Preset, env: Any, timer: Timer
     timer.before()
     result = train(config, env, callback=callback)
     wall_s = time.perf_counter() - start
+    cost = None
+    if COST[0]:
+        from experiments.program_cost import program_cost
+
+        cost = program_cost(result.program, jax.eval_shape(lambda: result.state), compiled_chunk=False)
     obs_dim, act_dim = result.program.obs_dim, result.program.act_dim
     updates = [sps / point.num_envs * config.grad_updates_per_step for sps in timer.sps]
     if point.trainer == "gpu_sac_collect":
@@ -545,6 +582,7 @@ def run_gpu_sac(case: Case, point: Point, preset: Preset, env: Any, timer: Timer
         "obs_dim": obs_dim,
         "act_dim": act_dim,
         "wall_s": wall_s,
+        "program_cost": cost,
     }
 
 
@@ -663,6 +701,8 @@ def measure(case: Case, point: Point, preset: Preset, env: Any, args: argparse.N
             "chunk_s": spread(timer.seconds),
         },
         "dims": {"obs": out.pop("obs_dim"), "act": out.pop("act_dim")},
+        # XLA's cost analysis of the compiled program (experiments/program_cost.py): gpu_sac runs only.
+        **({"program_cost": out.pop("program_cost")} if out.get("program_cost") else {}),
         "contention": {
             "foreign_cpu_share": timer.foreign,
             "own_cpu_share": timer.own,
@@ -674,6 +714,17 @@ def measure(case: Case, point: Point, preset: Preset, env: Any, args: argparse.N
         "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "command": " ".join([Path(sys.executable).name, "-m", "experiments.benchmark", *sys.argv[1:]]),
     }
+
+
+def make_case_env(case: Case) -> Any:
+    """The case's env: a Playground env on the physics its config names (default: what "auto" picks), MuJoCo
+    Warp's contact buffers sized for the case's largest batch."""
+    import envs
+
+    if "playground_impl" not in envs.spec(case.env).options:
+        return envs.make(case.env)
+    worlds = max(case.num_envs) * max(case.seeds)
+    return envs.make(case.env, impl=case.config.get("playground_impl", "auto"), worlds=worlds)
 
 
 def record_path(out_dir: Path, device: dict, case: Case, point: Point) -> Path:
@@ -700,9 +751,12 @@ def main(argv: list[str] | None = None) -> int:
         "--quiet-wait", type=float, default=30.0, help="longest wait for quiet, seconds (0: never wait)"
     )
     parser.add_argument("--list", action="store_true", help="print the measurements and exit")
+    parser.add_argument("--no-cost", action="store_true",
+                        help="leave XLA's cost analysis (experiments/program_cost.py) out of gpu_sac's records")
     args = parser.parse_args(argv)
     preset = PRESETS[args.preset]
     args.repeats = args.repeats or preset.repeats
+    COST[0] = not args.no_cost
     cases = [c for c in preset.cases if not args.cases or c.name in args.cases]
     trainers = tuple(args.trainers)
     plan = [(c, p) for c in cases for p in points(c, trainers)
@@ -712,7 +766,6 @@ def main(argv: list[str] | None = None) -> int:
         for case, point in plan:
             print(case.name, point.key, f"{chunk_iterations(preset, point.num_envs)} iterations/chunk")
         return 0
-    import envs
 
     device = device_info()
     print(f"device: {device['name']}; {len(plan)} measurements; results under {args.out / device_slug(device)}",
@@ -720,9 +773,9 @@ def main(argv: list[str] | None = None) -> int:
     start = time.perf_counter()
     made: dict[str, Any] = {}
     for case, point in plan:
-        if case.env not in made:
-            made[case.env] = envs.make(case.env)
-        record = measure(case, point, preset, made[case.env], args, device)
+        if case.name not in made:
+            made[case.name] = make_case_env(case)
+        record = measure(case, point, preset, made[case.name], args, device)
         path = record_path(args.out, device, case, point)
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(record, indent=1, default=_json_default) + "\n")

@@ -1,12 +1,18 @@
 """Start-up time: from build to a run ready for its first chunk, with the three programs (init, the
 training chunk, the evaluation) compiled one after the other or concurrently (`train.compile_stages`;
-train() compiles concurrently).
+train() compiles concurrently); and, with --physics, from the command to the first chunk for MJX
+against MuJoCo Warp, with the caches cold and then warm.
 
     python -m experiments.startup                         # halfcheetah, its CPU preset, 2 runs per mode
     python -m experiments.startup --env G1JoystickFlatTerrain --preset gpu --repeats 1   # on a GPU
+    python -m experiments.startup --env CheetahRun --physics jax warp          # MJX vs Warp, cold then warm
 
-Each run is a fresh process (nothing cached in memory, the persistent compilation cache off), and the
-modes alternate, so the machine's drift falls on both. Writes experiments/results/<device>/startup/<env>.json.
+Each run is a fresh process (nothing cached in memory), and the modes alternate, so the machine's drift
+falls on both. Serial against concurrent: the persistent compilation cache off. --physics: each impl
+first with an empty JAX compilation cache and an empty Warp kernel cache (cold), then again with the
+caches that run filled (warm: a rerun of the same command); the record gives the seconds from starting
+the process to the first chunk's start (imports, env build, compiles, init) and the caches' sizes.
+Writes experiments/results/<device>/startup/<env>.json (--physics: <env>-physics.json).
 """
 
 from __future__ import annotations
@@ -72,6 +78,65 @@ def run(env: str, preset: str, repeats: int) -> dict[str, Any]:
     }
 
 
+def ready_from_start(env: str, preset: str, impl: str, cache_dir: str) -> dict[str, float]:
+    """In a fresh process started at `start` (time.time(), from the parent): ready_s plus the seconds from the
+    command to here, with JAX's persistent cache in cache_dir (as the CLI runs; Warp's kernel cache is the
+    one WARP_CACHE_PATH names)."""
+    import jax
+
+    from gpu_sac import SACConfig, compile_cache
+    from gpu_sac.train import build, compile_stages
+
+    compile_cache.enable(cache_dir)
+    t0 = time.perf_counter()
+    program = build(SACConfig(env=env, preset=preset, playground_impl=impl))
+    built = time.perf_counter()
+    state, _, _, _ = compile_stages(program)
+    jax.block_until_ready(state)
+    done = time.perf_counter()
+    return {"build_s": built - t0, "compile_s": done - built, "ready_s": done - t0, "ready_at": time.time(),
+            "physics": getattr(program.env, "physics", "")}
+
+
+def _folder_bytes(path: Path) -> int:
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) if path.exists() else 0
+
+
+def run_physics(env: str, preset: str, impls: list[str], work: Path) -> dict[str, Any]:
+    """Each impl cold (empty caches), then warm (the caches it filled), each in a fresh process."""
+    runs: dict[str, dict[str, dict[str, Any]]] = {}
+    for impl in impls:
+        xla, kernels = work / impl / "xla", work / impl / "warp"
+        child_env = {k: v for k, v in os.environ.items() if k != "JAX_COMPILATION_CACHE_DIR"}
+        child_env["WARP_CACHE_PATH"] = str(kernels)
+        runs[impl] = {}
+        for cache in ("cold", "warm"):
+            code = ("import json, sys; sys.path.insert(0, '.'); from experiments.startup import ready_from_start; "
+                    f"print('STARTUP', json.dumps(ready_from_start({env!r}, {preset!r}, {impl!r}, {str(xla)!r})))")
+            start = time.time()
+            done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=child_env,
+                                  cwd=Path(__file__).resolve().parent.parent, timeout=3600)
+            lines = [ln for ln in done.stdout.splitlines() if ln.startswith("STARTUP ")]
+            if done.returncode or not lines:
+                raise RuntimeError(f"startup run ({impl}, {cache}) failed:\n{done.stderr[-3000:]}")
+            out = json.loads(lines[-1].split(" ", 1)[1])
+            out["command_to_first_chunk_s"] = out.pop("ready_at") - start
+            out["xla_cache_bytes"], out["warp_kernel_cache_bytes"] = _folder_bytes(xla), _folder_bytes(kernels)
+            runs[impl][cache] = out
+            print(f"{env} {impl} {cache}: {out['command_to_first_chunk_s']:.1f} s to the first chunk "
+                  f"(build {out['build_s']:.1f}, compile {out['compile_s']:.1f}); caches: XLA "
+                  f"{out['xla_cache_bytes'] / 2**20:.1f} MiB, Warp {out['warp_kernel_cache_bytes'] / 2**20:.1f} MiB",
+                  flush=True)
+    return {
+        "what": "seconds from starting a fresh process to its first chunk (imports, env build, the chunk, evaluation "
+                "and init compiled concurrently, init run): cold = empty JAX compilation and Warp kernel caches, "
+                "warm = the same command again with the caches the cold run filled",
+        "env": env,
+        "preset": preset,
+        "runs": runs,
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     from experiments.benchmark import device_info, device_slug, versions
 
@@ -80,8 +145,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--preset", default="cpu", help="the env's preset to build (cpu, gpu, fastsac, ...)")
     parser.add_argument("--repeats", type=int, default=2, help="fresh processes per mode, alternated")
     parser.add_argument("--out", type=Path, default=RESULTS, help="results folder (default: experiments/results)")
+    parser.add_argument("--physics", nargs="*", choices=("jax", "warp"),
+                        help="compare these Playground impls from the command, caches cold then warm")
     args = parser.parse_args(argv)
     device = device_info()
+    if args.physics:
+        import tempfile
+
+        with tempfile.TemporaryDirectory(prefix="gpu_sac_startup_") as work:
+            record = run_physics(args.env, args.preset, args.physics, Path(work))
+        record.update(device=device, versions=versions(), date=datetime.datetime.now(datetime.UTC).isoformat(
+            timespec="seconds"), command="python -m experiments.startup " + " ".join(
+            sys.argv[1:] if argv is None else argv))
+        path = args.out / device_slug(device) / "startup" / f"{args.env}-physics.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(record, indent=1) + "\n")
+        print(path)
+        return 0
     record = run(args.env, args.preset, args.repeats)
     command = "python -m experiments.startup " + " ".join(sys.argv[1:] if argv is None else argv)
     record.update(device=device, versions=versions(), command=command,

@@ -278,8 +278,13 @@ class SACConfig:
     """Deterministic evaluation episodes after each chunk (0: no evaluation)."""
     brax_backend: Literal["mjx", "generalized", "positional", "spring"] = option("mjx")
     """Physics pipeline of Brax envs."""
-    playground_impl: Literal["jax", "warp"] = option("jax")
-    """MuJoCo Playground implementation: MJX in JAX, or MuJoCo Warp (needs warp-lang)."""
+    playground_impl: Literal["auto", "jax", "warp"] = option("auto")
+    """MuJoCo Playground physics: MJX in JAX, or MuJoCo Warp (needs warp-lang: pip install -e '.[warp]');
+    auto: Warp on a GPU where warp-lang imports, MJX elsewhere (envs/physics.py; the run says which)."""
+    warp_graph_mode: Literal["auto", "warp", "staged", "staged_ex", "jax", "none"] = option("auto")
+    """MuJoCo Warp's CUDA-graph mode on a GPU (warp.JaxCallableGraphMode): auto is staged (WARP_STAGED): XLA
+    moves a donated scan's buffers, and GraphMode.WARP would capture a new graph for each new set of
+    addresses (envs/physics.py). Ignored on a CPU and by MJX."""
     domain_randomization: bool = option(False, FLAG)
     """Playground locomotion envs: each episode in a model drawn by Playground's domain randomizer for
     the env (floor and joint friction, masses, ...; envs/domain_randomization.py)."""
@@ -580,6 +585,12 @@ def _check_devices(c: SACConfig) -> None:
     D = c.num_devices
     if D == 1:
         return
+    if c.playground_impl == "warp":
+        # MuJoCo Warp keeps contact buffers shared by all the worlds of a call (envs/physics.py), which the
+        # mesh's per-device split of the env states has no place for; and its WARP_STAGED graphs fail under
+        # sharding (mujoco#3191). playground_impl='auto' takes MJX on several devices.
+        _fail("playground_impl", c.playground_impl, f"must be 'jax' or 'auto' with num_devices={D} (MuJoCo Warp "
+              "runs on one device here: its contact buffers are shared by all worlds, not split per device)")
     if c.shard_over == "seeds":
         if c.num_seeds % D:
             _fail("num_seeds", c.num_seeds, f"must be a multiple of num_devices={D} with shard_over='seeds'")

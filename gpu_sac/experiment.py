@@ -182,6 +182,8 @@ def run_experiment(
         option_dict = {k: v for k, v in dataclasses.asdict(options).items() if k != "resume"}
         rd.write_config(path, config, {**option_dict, "run_dir": str(path)})
     _notes(config, options, need, say)
+    if getattr(program.env, "physics", None):  # Playground envs: which physics runs, and why (envs/physics.py)
+        say(f"physics: {program.env.physics}")
     return _tracked(path, config, options, history, lambda tracker: _train(
         path, program, options, state, history, restored_from, stop, say, tracker))
 

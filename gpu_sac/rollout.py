@@ -57,14 +57,35 @@ def action_bounds(env: Any) -> tuple[jax.Array, jax.Array]:
     )
 
 
-def _select(mask: jax.Array, on_true: Any, on_false: Any) -> Any:
-    """Per-env choice between two env-state pytrees with leading axis M."""
+def env_axes(env: Any, state: Any, m: int) -> Any:
+    """None if every leaf of `state` (the states of M envs) carries the env axis; otherwise the
+    state's pytree with, at each leaf, whether it does.
 
-    def pick(a, b):
+    MJX's (and every pure-JAX env's) state is batched leaf by leaf. MuJoCo Warp's `Data` is not: its
+    contact buffers (`naconmax` rows for all worlds together) and a few counters are shared by the worlds
+    and keep their shape under `vmap` (mujoco.mjx.warp.types.DATA_NON_VMAP). Which leaves those are is
+    read from the shapes of one traced reset (no compile), so no env family's private field list is
+    needed; where every leaf has M rows (every env but Warp's, whose counters have one) nothing is traced."""
+    if all(jnp.shape(x)[:1] == (m,) for x in jax.tree.leaves(state)):
+        return None
+    single = jax.eval_shape(env.reset, jax.random.PRNGKey(0))
+    return jax.tree.map(lambda s, x: jnp.shape(x) != s.shape, single, state)
+
+
+def _select(mask: jax.Array, on_true: Any, on_false: Any, axes: Any = None) -> Any:
+    """Per-env choice between two env-state pytrees with leading axis M. axes (`env_axes`): a leaf
+    without the env axis (shared by all worlds, as Warp's contact buffers) is taken from on_false, the
+    state just stepped: it is scratch that the next step recomputes."""
+
+    def pick(a, b, batched=True):
+        if not batched:
+            return b
         m = mask.reshape(mask.shape + (1,) * (b.ndim - 1))
         return jnp.where(m, a, b).astype(b.dtype)
 
-    return jax.tree.map(pick, on_true, on_false)
+    if axes is None:
+        return jax.tree.map(pick, on_true, on_false)
+    return jax.tree.map(pick, on_true, on_false, axes)
 
 
 def reset(env: Any, keys: jax.Array) -> EnvCarry:
@@ -77,12 +98,14 @@ def batched_step(env: Any, group_size: int | None = None) -> Callable:
     """step(state (M, ...), action (M, act_dim)) -> state (M, ...): env.step over a flat batch.
 
     group_size None: one `vmap` over all M envs. group_size g (dividing M): the M envs are stepped
-    as M/g sequential groups of g (`lax.map` over vmapped groups). Measured on a 2-core CPU, raw
+    as M/g sequential groups of g (a scan over vmapped groups). Measured on a 2-core CPU, raw
     halfcheetah (MJX) steps, 256 envs: 3 400 env steps/s in groups of 16, 2 500 in groups of 8,
     1 100 in groups of 32 or as one batch. Our reading (not profiled further): MJX's solver is a
     while-loop that, vmapped, iterates until the slowest env of the batch converges, and XLA:CPU
     runs wide batches no faster per env; a GPU runs the batch in parallel, so there use one vmap.
     Each env's transitions are the same either way (bitwise in tests/test_train.py's check).
+    An env whose state has leaves shared by all worlds (MuJoCo Warp's, see `env_axes`) carries them
+    from group to group rather than cutting them into groups.
     """
     v_step = jax.vmap(env.step)
     if group_size is None:
@@ -92,12 +115,26 @@ def batched_step(env: Any, group_size: int | None = None) -> Callable:
         m = action.shape[0]
         if m <= group_size:
             return v_step(state, action)
+        leaves, treedef = jax.tree.flatten(state)
+        axes = env_axes(env, state, m)
+        batched = [True] * len(leaves) if axes is None else treedef.flatten_up_to(axes)
+        per_env = [x.reshape((m // group_size, group_size) + x.shape[1:])
+                   for x, b in zip(leaves, batched, strict=True) if b]
+        shared = [x for x, b in zip(leaves, batched, strict=True) if not b]
 
-        def grouped(x):
-            return x.reshape((m // group_size, group_size) + x.shape[1:])
+        def merge(per_env_leaves, shared_leaves):
+            per_env_it, shared_it = iter(per_env_leaves), iter(shared_leaves)
+            return treedef.unflatten([next(per_env_it) if b else next(shared_it) for b in batched])
 
-        out = jax.lax.map(lambda sa: v_step(*sa), (jax.tree.map(grouped, state), grouped(action)))
-        return jax.tree.map(lambda x: x.reshape((m,) + x.shape[2:]), out)
+        def group(shared_leaves, xs):
+            per_env_leaves, a = xs
+            out = jax.tree.leaves(v_step(merge(per_env_leaves, shared_leaves), a))
+            pairs = list(zip(out, batched, strict=True))
+            return [x for x, b in pairs if not b], [x for x, b in pairs if b]
+
+        action = action.reshape((m // group_size, group_size) + action.shape[1:])
+        shared, per_env = jax.lax.scan(group, shared, (per_env, action))
+        return merge([x.reshape((m,) + x.shape[2:]) for x in per_env], shared)
 
     return step
 
@@ -121,7 +158,7 @@ def make_env_step(env: Any, episode_length: int, group_size: int | None = None) 
         episode_return = carry.episode_return + next_state.reward
         reset_state = jax.lax.cond(jnp.any(end), lambda: v_reset(reset_keys), lambda: next_state)
         carry = EnvCarry(
-            state=_select(end, reset_state, next_state),
+            state=_select(end, reset_state, next_state, env_axes(env, next_state, end.shape[0])),
             episode_step=jnp.where(end, 0, episode_step),
             episode_return=jnp.where(end, 0.0, episode_return),
         )
