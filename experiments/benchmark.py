@@ -229,11 +229,14 @@ G1_FASTSAC_GPU = Case(name="G1JoystickFlatTerrain-fastsac", env="G1JoystickFlatT
 # envs, each physics (impl in the case's config; envs/physics.py), then gpu_sac end to end with Warp at
 # 4 096 envs under FastSAC's recipe with 8 updates of batch 8 192 per vectorised step (16 samples drawn per
 # collected transition), beside Warp's raw simulator there.
-def physics_case(env: str, impl: str, num_envs: tuple[int, ...] = (1024, 4096, 8192)) -> Case:
+def physics_case(env: str, impl: str, num_envs: tuple[int, ...] = (1024, 4096, 8192),
+                 base: dict[str, Any] = PLAYGROUND_SAC, updates: int = 8) -> Case:
+    """env on physics `impl` at num_envs: the raw simulator there (--trainers raw_sim), and gpu_sac at `base`'s
+    config with `updates` per vectorised step (--trainers gpu_sac)."""
     name = {"jax": "MJX", "warp": "MuJoCo Warp"}[impl]
-    return Case(name=f"{env}-{impl}", env=env, config=dict(playground_impl=impl, episode_length=1000),
-                num_envs=num_envs, updates=(0,), updates_at=num_envs[0], seeds=(1,), seeds_at=num_envs[0],
-                collect_at=(), description=f"Playground {env} raw simulator, {name}")
+    return Case(name=f"{env}-{impl}", env=env, config=dict(base, playground_impl=impl), num_envs=num_envs,
+                updates=(updates,), updates_at=num_envs[0], seeds=(1,), seeds_at=num_envs[0], collect_at=(),
+                description=f"Playground {env}, {name}")
 
 
 G1_FASTSAC_WARP_GPU = dataclasses.replace(
@@ -287,11 +290,11 @@ PRESETS: dict[str, Preset] = {
                                  physics_case("G1JoystickFlatTerrain", "jax"), physics_case("CheetahRun", "jax"),
                                  G1_FASTSAC_WARP_GPU),
                           chunk_steps=0, min_iterations=50, repeats=3),
-    # The same comparison at CPU sizes (16 and 64 envs, one group), for the CPU records.
-    "physics-cpu": Preset(cases=(physics_case("CheetahRun", "warp", (16, 64)),
-                                 physics_case("CheetahRun", "jax", (16, 64)),
-                                 physics_case("G1JoystickFlatTerrain", "warp", (16,)),
-                                 physics_case("G1JoystickFlatTerrain", "jax", (16,))),
+    # The same comparison at CPU sizes (16 and 64 envs, stepped in groups of 16 as the CPU presets do) and
+    # halfcheetah-cpu's config for gpu_sac (1 update per vectorised step), for the CPU records.
+    "physics-cpu": Preset(cases=tuple(physics_case(env, impl, sizes, CPU_SAC, 1)
+                                      for env, sizes in (("CheetahRun", (16, 64)), ("G1JoystickFlatTerrain", (16,)))
+                                      for impl in ("warp", "jax")),
                           chunk_steps=256, min_iterations=4, repeats=3),
     "smoke": Preset(
         cases=(

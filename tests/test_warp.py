@@ -173,3 +173,17 @@ def test_warp_on_several_devices_is_refused_naming_the_field():
     with pytest.raises(ConfigError, match=r"playground_impl='warp' is invalid: must be 'jax' or 'auto' with "
                                           r"num_devices=2 \(MuJoCo Warp runs on one device"):
         SACConfig(**{**TINY, "env": "CartpoleBalance", "playground_impl": "warp", "num_devices": 2})
+
+
+def test_the_physics_benchmark_makes_each_case_on_its_physics_sized_for_its_largest_batch(monkeypatch):
+    from experiments import benchmark
+
+    made = []
+    monkeypatch.setattr(envs, "make", lambda name, **options: made.append((name, options)))
+    for case in benchmark.PRESETS["physics-gpu"].cases:
+        benchmark.make_case_env(case)
+    assert made[0] == ("G1JoystickFlatTerrain", {"impl": "warp", "worlds": 8192})
+    assert ("CheetahRun", {"impl": "jax", "worlds": 8192}) in made
+    assert made[-1] == ("G1JoystickFlatTerrain", {"impl": "warp", "worlds": 4096})  # gpu_sac end to end
+    cpu = benchmark.PRESETS["physics-cpu"]
+    assert {c.config["playground_impl"] for c in cpu.cases} == {"jax", "warp"}
