@@ -26,7 +26,7 @@ BRAX = dict(PLAYGROUND_DM_CONTROL, total_steps=1_000_000, steps_per_chunk=100_00
 # experiments/results/cpu-amd-epyc-2c/time_to_score/halfcheetah-sweep/, one seed per point, batch 256):
 # wall-clock to a return of 3 000 on halfcheetah, compile and evaluation included, was 214 s at 16 envs
 # with 8 updates per vectorised step and 239-299 s at the other five points of {16, 32, 64} envs ×
-# {4, 8} updates (the README's Time to score shows them). The sweep ran on halfcheetah alone.
+# {4, 8} updates (docs/time_to_score.md shows them). The sweep ran on halfcheetah alone.
 CPU = dict(
     total_steps=100_000,
     steps_per_chunk=10_000,

@@ -36,7 +36,7 @@ L = 1.0
 # per width, the widths interleaved) reached −200 in 6.7-7.9 s at 64, 7.7-8.6 s at 128 and 12.0-15.7 s
 # at 256; its 5-seed confirmation (arm "h64" of `--cases pendulum`) ends the 20 000 steps at −119 ± 23
 # (the batch-64 preset: −121 ± 24) and reached −200 in 9.9-11.3 s (in an hour when this VM ran about a
-# third slower than during the sweep: README, Time to score).
+# third slower than during the sweep: docs/time_to_score.md).
 PRESET = dict(
     hidden_sizes=(64, 64),
     batch_size=64,

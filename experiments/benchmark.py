@@ -7,7 +7,7 @@
     python -m experiments.benchmark --preset smoke   # pendulum, seconds (tests)
     python -m experiments.benchmark --preset physics-cpu   # MJX vs MuJoCo Warp, raw CheetahRun and G1 (CPU)
     python -m experiments.benchmark --preset physics-gpu   # the same at 1 024-8 192 envs, then gpu_sac with Warp
-    python -m experiments.render_benchmark           # README table + PNG from the JSON records
+    python -m experiments.render_benchmark --readme docs/throughput.md   # that page's tables + PNGs from the records
 
 The GPU preset compiles dozens of programs; to fit a device session's per-command limit, split it
 (records accumulate): `--cases CheetahRun-playground --num-envs 16 64 128`, then the rest;
