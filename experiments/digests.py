@@ -23,24 +23,24 @@ made at. --check recomputes every case (or those named by --cases), prints one l
 or DIFFERS: state / history, with the parts or the first record field that differ) and exits 1 on any
 difference (2 when a case cannot run or is unknown).
 
-How the refactor ("The house redrawn": gpu_sac/*.py into layered subpackages, config reaching makers,
-not leaves) uses it: the record was written at the refactor's base commit (main at b006710, the commit named in the
-record; gpu_sac/ and envs/ unmodified) and committed with this module. After
-each step of the move, run --check on the same machine and the same jax/jaxlib; every case must say
-match. This module reaches the trainer only through `gpu_sac`'s public names (SACConfig, train,
-RunOptions, run_experiment, resume_experiment), which the refactor keeps, so it needs no edit when the
-modules move. A state that differs only in keypaths (state_values matches) means a TrainState field was
-renamed or moved: the numbers are the same, but checkpoints written before the refactor may no longer
-restore, so say so or rename it back. Digests are exact for one platform and one jax/jaxlib build: another
-CPU (its vector width changes XLA's reductions), a GPU or another jax version gives other bits, and
---check warns when the record's environment differs from this one; write a fresh record at the base
-commit there instead of comparing across machines.
+How the refactor ("The house redrawn": gpu_sac/*.py into layered subpackages, config reaching makers, not
+leaves) uses it: the record was written at the refactor's base commit (main at b006710, the commit named
+in the record; gpu_sac/ and envs/ unmodified) and committed with this module. After each step of the
+move, run --check on the same machine and the same jax/jaxlib; every case must say match. This module
+reaches the trainer only through `gpu_sac`'s public names (SACConfig, train, RunOptions, run_experiment,
+resume_experiment), which the refactor keeps, so it needs no edit when the modules move. A state that
+differs only in keypaths (state_values matches) means a TrainState field was renamed or moved: the
+numbers are the same, but checkpoints written before the refactor may no longer restore, so say so or
+rename it back. Digests are exact for one platform and one jax/jaxlib build: another CPU (its vector
+width changes XLA's reductions), a GPU or another jax version gives other bits, and --check warns when
+the record's environment differs from this one; write a fresh record at the base commit there instead of
+comparing across machines.
 
 Determinism (--determinism, 2026-12-06, 2-core AMD EPYC, jax 0.10.2, under other jobs' load): every case
-gave identical state and history digests in two fresh processes, and again in the two --write runs
-that made the record (plain: 4 processes in all); none is flagged or left out. Each case
-takes 11-25 s there (a process: start, imports, compile, 2 chunks, 4 for resume; `seconds` in the record), all 13
-about 3-5 min.
+gave identical state and history digests in two fresh processes, and again in the two --write runs that
+made the record (plain: 4 processes in all); none is flagged or left out. Each case takes 11-25 s there
+(a process: start, imports, compile, 2 chunks, 4 for resume; `seconds` in the record), all 13 about 3-5
+min.
 """
 
 from __future__ import annotations
