@@ -34,7 +34,8 @@ def test_names_match_playgrounds_locomotion_registry_and_are_registered():
     assert set(locomotion.LOCOMOTION_ENVS) == set(playground_locomotion.ALL_ENVS)
     for name in locomotion.LOCOMOTION_ENVS:
         spec = envs.spec(name)
-        assert spec.family == "playground_locomotion" and spec.options == ("playground_impl", "domain_randomization")
+        assert spec.family == "playground_locomotion"
+        assert spec.options == ("playground_impl", "worlds", "warp_graph_mode", "num_devices", "domain_randomization")
         assert locomotion.robot_dir(name)  # every robot's Menagerie dir is known
 
 
