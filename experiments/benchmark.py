@@ -229,6 +229,11 @@ G1_FASTSAC_GPU = Case(name="G1JoystickFlatTerrain-fastsac", env="G1JoystickFlatT
 # envs, each physics (impl in the case's config; envs/physics.py), then gpu_sac end to end with Warp at
 # 4 096 envs under FastSAC's recipe with 8 updates of batch 8 192 per vectorised step (16 samples drawn per
 # collected transition), beside Warp's raw simulator there.
+# halfcheetah-cpu's config with learning from 256 transitions, so that gpu_sac's timed chunks come sooner (G1
+# steps at ~5 env steps/s on MJX here).
+PHYSICS_CPU = dict(CPU_SAC, min_replay_size=256, start_steps=256)
+
+
 def physics_case(env: str, impl: str, num_envs: tuple[int, ...] = (1024, 4096, 8192),
                  base: dict[str, Any] = PLAYGROUND_SAC, updates: int = 8) -> Case:
     """env on physics `impl` at num_envs: the raw simulator there (--trainers raw_sim), and gpu_sac at `base`'s
@@ -292,10 +297,10 @@ PRESETS: dict[str, Preset] = {
                           chunk_steps=0, min_iterations=50, repeats=3),
     # The same comparison at CPU sizes (16 and 64 envs, stepped in groups of 16 as the CPU presets do) and
     # halfcheetah-cpu's config for gpu_sac (1 update per vectorised step), for the CPU records.
-    "physics-cpu": Preset(cases=tuple(physics_case(env, impl, sizes, CPU_SAC, 1)
+    "physics-cpu": Preset(cases=tuple(physics_case(env, impl, sizes, PHYSICS_CPU, 1)
                                       for env, sizes in (("CheetahRun", (16, 64)), ("G1JoystickFlatTerrain", (16,)))
                                       for impl in ("warp", "jax")),
-                          chunk_steps=256, min_iterations=4, repeats=3),
+                          chunk_steps=128, min_iterations=4, repeats=3),
     "smoke": Preset(
         cases=(
             Case(

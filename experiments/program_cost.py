@@ -53,9 +53,14 @@ def host_transfers(text: str) -> int:
     return len(_HOST_OPCODES.findall(text)) + len(callbacks)
 
 
+# Custom-call targets of XLA and JAX themselves (linear algebra libraries, sharding markers), not FFI of a user's.
+_BUILTIN = ("__", "lapack", "cusolver", "cublas", "cu_", "hipsolver", "hipblas", "Sharding", "SPMD", "annotate",
+            "mhlo", "xla.", "tpu")
+
+
 def ffi_calls(text: str) -> int:
-    """Custom calls that are neither host callbacks nor XLA's own (MuJoCo Warp's kernels, for one)."""
-    return sum(1 for t in _targets(text) if "callback" not in t.lower() and not t.startswith("__"))
+    """Custom calls that are neither host callbacks nor XLA's or JAX's own (MuJoCo Warp's kernels, for one)."""
+    return sum(1 for t in _targets(text) if "callback" not in t.lower() and not t.startswith(_BUILTIN))
 
 
 def program_cost(program: Any, state: Any, compiled_chunk: bool = True) -> dict[str, Any]:

@@ -29,9 +29,9 @@ def _records(results: Path) -> list[dict[str, Any]]:
     out = []
     for path in sorted(results.glob("*/*/*.json")):
         record = json.loads(path.read_text())
-        impl = (record.get("config") or {}).get("playground_impl")
-        if record.get("schema") == 1 and impl in IMPLS and record.get("case", "").endswith(f"-{impl}"):
-            record["_path"] = path
+        impl = record.get("case", "").rsplit("-", 1)[-1]  # the physics cases are named ENV-jax, ENV-warp
+        if record.get("schema") == 1 and impl in IMPLS:
+            record["_path"], record["_impl"] = path, impl
             out.append(record)
     return out
 
@@ -55,7 +55,7 @@ def throughput_rows(records: list[dict[str, Any]], page_dir: Path = DOC.parent) 
     for r in records:
         key = (r["_path"].parent.parent.name, r["env"], r["trainer"], r["point"]["num_envs"],
                r["point"]["grad_updates_per_step"])
-        by.setdefault(key, {})[r["config"]["playground_impl"]] = r
+        by.setdefault(key, {})[r["_impl"]] = r
     out: dict[str, list[str]] = {}
     for (device, env, trainer, n, u), pair in sorted(by.items()):
         mjx, warp = pair.get("jax"), pair.get("warp")
@@ -98,7 +98,7 @@ def cost_rows(records: list[dict[str, Any]], page_dir: Path = DOC.parent) -> lis
         c = r.get("program_cost")
         if not c:
             continue
-        rows.append(f"| {r['device']['name']} | {r['env']} | {IMPLS[r['config']['playground_impl']]} | "
+        rows.append(f"| {r['device']['name']} | {r['env']} | {IMPLS[r['_impl']]} | "
                     f"{r['point']['num_envs']} | {_fmt(c['flops_per_env_step'] / 1e3, 1)} | "
                     f"{_fmt(c['bytes_per_env_step'] / 1e3, 1)} | {_fmt(c['flops_per_update'] / 1e6, 1)} | "
                     f"{_fmt(c['bytes_per_update'] / 1e6, 2)} | {c['ffi_calls_per_step']} | "
