@@ -69,6 +69,12 @@ def _physics(state: Any) -> dict[str, jax.Array]:
     return {"physics": jnp.asarray(data)}  # a pure-JAX env's flat state, drawn by its env.draw
 
 
+def first_env(physics: dict[str, jax.Array]) -> dict[str, jax.Array]:
+    """Env 0's physics out of a batch's (cut after `_physics`: MuJoCo Warp's state also holds contact buffers
+    shared by all worlds, which have no env axis to index)."""
+    return jax.tree.map(lambda x: x[0], physics)
+
+
 def evaluate_policy(
     env: Any,
     act: Callable,
@@ -93,12 +99,12 @@ def evaluate_policy(
             next_state = v_step(state, act(state.obs))
             total = total + jnp.where(alive, next_state.reward, 0.0)
             length = length + alive.astype(jnp.int32)
-            frame = _physics(jax.tree.map(lambda x: x[0], next_state)) if record else None
+            frame = first_env(_physics(next_state)) if record else None
             return (next_state, total, length, alive & (next_state.done < 0.5)), frame
 
         init = (state, jnp.zeros(episodes), jnp.zeros(episodes, jnp.int32), jnp.ones(episodes, bool))
         (_, total, length, _), frames = jax.lax.scan(body, init, None, length=episode_length)
-        first = _physics(jax.tree.map(lambda x: x[0], state)) if record else None
+        first = first_env(_physics(state)) if record else None
         return total, length, first, frames
 
     total, length, first, frames = jax.device_get(run(key))

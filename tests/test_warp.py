@@ -187,3 +187,15 @@ def test_the_physics_benchmark_makes_each_case_on_its_physics_sized_for_its_larg
     assert made[-1] == ("G1JoystickFlatTerrain", {"impl": "warp", "worlds": 4096})  # gpu_sac end to end
     cpu = benchmark.PRESETS["physics-cpu"]
     assert {c.config["playground_impl"] for c in cpu.cases} == {"jax", "warp"}
+
+
+def test_a_warp_episode_is_recorded_for_the_video_as_one_envs_trajectory():
+    """The video path cuts env 0 out of the batch after taking its positions: Warp's shared contact
+    buffers have no env axis (this failed with an IndexError before, and the run ended without a video)."""
+    from gpu_sac import video
+
+    env = envs.make("CartpoleBalance", impl="warp", worlds=2)
+    out = video.evaluate_policy(env, lambda obs: jnp.zeros((obs.shape[0], env.action_size)), episodes=2,
+                                episode_length=5, key=jax.random.PRNGKey(0), record=True)
+    assert out.trajectory["qpos"].shape == (6, env.mj_model.nq)  # the initial state, then one per step
+    assert np.all(np.isfinite(out.trajectory["qpos"]))
