@@ -106,7 +106,7 @@ def cost_rows(records: list[dict[str, Any]], page_dir: Path = DOC.parent) -> lis
     if not rows:
         return []
     return ["| device | env | physics | envs | kflop / env step | kB / env step | Mflop / update | MB / update | "
-            "FFI calls / step | host transfers in the chunk |",
+            "custom calls / step | host transfers in the chunk |",
             "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |", *rows]
 
 
