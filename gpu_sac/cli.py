@@ -238,15 +238,22 @@ class EvaluateArgs:
     """Print the result as one JSON object."""
 
 
-def evaluate_main(argv: list[str] | None = None, prog: str | None = None) -> int:
-    """`python experiments/evaluate.py RUN_DIR [--episodes K] [--video out.mp4]`."""
+def _parse_positional(cls: type, argv: list[str] | None, prog: str | None, default_prog: str) -> tuple[Any, str]:
+    """(args, prog): `cls` parsed from argv (default sys.argv[1:]) with its run directory as a positional
+    argument; a usage error ends the process with one line naming prog."""
     argv = sys.argv[1:] if argv is None else argv
-    prog = prog or os.path.basename(sys.argv[0]) or "evaluate.py"
+    prog = prog or os.path.basename(sys.argv[0]) or default_prog
     with _one_line_errors():
         try:
-            args = tyro.cli(EvaluateArgs, args=argv, prog=prog, config=(tyro.conf.PositionalRequiredArgs,))
+            return tyro.cli(cls, args=argv, prog=prog, config=(tyro.conf.PositionalRequiredArgs,)), prog
         except UsageError as e:
             _fail(prog, str(e))
+    raise AssertionError("unreachable: _fail exits")
+
+
+def evaluate_main(argv: list[str] | None = None, prog: str | None = None) -> int:
+    """`python experiments/evaluate.py RUN_DIR [--episodes K] [--video out.mp4]`."""
+    args, prog = _parse_positional(EvaluateArgs, argv, prog, "evaluate.py")
     from gpu_sac.config import MAX_COUNT, MAX_SEED
     from gpu_sac.experiment import MAX_VIDEO_SIDE
 
@@ -380,13 +387,7 @@ class ExportOnnxArgs:
 
 def export_onnx_main(argv: list[str] | None = None, prog: str | None = None) -> int:
     """`python experiments/export_onnx.py RUN_DIR [--out policy.onnx] [--check 256]`; prints one JSON object."""
-    argv = sys.argv[1:] if argv is None else argv
-    prog = prog or os.path.basename(sys.argv[0]) or "export_onnx.py"
-    with _one_line_errors():
-        try:
-            args = tyro.cli(ExportOnnxArgs, args=argv, prog=prog, config=(tyro.conf.PositionalRequiredArgs,))
-        except UsageError as e:
-            _fail(prog, str(e))
+    args, prog = _parse_positional(ExportOnnxArgs, argv, prog, "export_onnx.py")
     if args.check < 0:
         _fail(prog, f"check={args.check} is invalid: must be >= 0")
     if args.out is not None and Path(args.out).suffix.lower() != ".onnx":
