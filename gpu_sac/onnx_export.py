@@ -54,6 +54,79 @@ def available() -> bool:
     return importlib.util.find_spec("onnx") is not None
 
 
+class _Graph:
+    """The nodes and constants of an ONNX graph being built; each method returns its output's name."""
+
+    def __init__(self) -> None:
+        from onnx import helper, numpy_helper
+
+        self._helper, self._numpy_helper = helper, numpy_helper
+        self.nodes: list[Any] = []
+        self.consts: list[Any] = []
+
+    def const(self, name: str, value: Any, dtype: Any = np.float32) -> str:
+        self.consts.append(self._numpy_helper.from_array(np.asarray(value, dtype), name))
+        return name
+
+    def node(self, op: str, inputs: list[str], output: str, **attrs: Any) -> str:
+        self.nodes.append(self._helper.make_node(op, inputs, [output], name=output, **attrs))
+        return output
+
+
+def _check_supported(meta: dict[str, Any]) -> str:
+    """The actor's activation; OnnxExportError for what the graph cannot reproduce."""
+    if meta.get("compute_dtype", "float32") != "float32":
+        raise OnnxExportError(f"compute_dtype={meta['compute_dtype']!r} is not supported by the ONNX export: the "
+                              "graph computes in float32 and would not reproduce the policy's bfloat16 matmuls")
+    activation = meta.get("actor_activation", "relu")
+    if activation not in _ACTIVATIONS:
+        raise OnnxExportError(f"actor_activation={activation!r} is not supported by the ONNX export "
+                              f"(supported: {', '.join(_ACTIVATIONS)})")
+    return activation
+
+
+def _actor_input(g: _Graph, params: Any, meta: dict[str, Any], x: str) -> str:
+    """Normalised observations (as normalizer.normalize), cut to the actor's columns (asymmetric actors)."""
+    if params.obs_stats is not None:
+        # The same float32 arithmetic as normalizer.normalize: sqrt(var + 1e-8) rounds alike here.
+        mean = np.asarray(params.obs_stats.mean, np.float32)
+        std = np.sqrt(np.asarray(params.obs_stats.var, np.float32) + np.float32(1e-8))
+        x = g.node("Sub", [x, g.const("obs_mean", mean)], "centred")
+        x = g.node("Div", [x, g.const("obs_std", std)], "scaled")
+        x = g.node("Clip", [x, g.const("clip_low", -_clip()), g.const("clip_high", _clip())], "normalized")
+    if meta.get("actor_obs") is not None:
+        start, stop = (int(c) for c in meta["actor_obs"])
+        cols = [g.const(n, [v], np.int64) for v, n in ((start, "cols_start"), (stop, "cols_stop"), (1, "cols_axis"))]
+        x = g.node("Slice", [x, *cols], "actor_obs")
+    return x
+
+
+def _actor_mean(g: _Graph, tree: dict[str, Any], layers: list[Any], activation: str, x: str) -> str:
+    """The actor's MLP (Dense, LayerNorm where it has one, activation) and its mean head."""
+    for i, (dense, norm) in enumerate(layers):
+        x = g.node("MatMul", [x, g.const(f"dense{i}_kernel", dense["kernel"])], f"dense{i}_matmul")
+        x = g.node("Add", [x, g.const(f"dense{i}_bias", dense["bias"])], f"dense{i}")
+        if norm is not None:
+            # flax's LayerNorm: epsilon 1e-6, scale and bias over the last axis.
+            x = g.node("LayerNormalization", [x, g.const(f"norm{i}_scale", norm["scale"]),
+                                              g.const(f"norm{i}_bias", norm["bias"])], f"norm{i}", axis=-1,
+                       epsilon=1e-6)
+        x = _ACTIVATIONS[activation](g.node, g.const, x, f"act{i}")
+    head = tree["mean"]
+    x = g.node("MatMul", [x, g.const("mean_kernel", head["kernel"])], "mean_matmul")
+    return g.node("Add", [x, g.const("mean_bias", head["bias"])], "mean")
+
+
+def _to_bounds(g: _Graph, params: Any, x: str, output: str) -> str:
+    """tanh, then scale_action's order of operations: low + (a + 1)·0.5·(high − low)."""
+    low, high = (np.asarray(b, np.float32) for b in (params.low, params.high))
+    x = g.node("Tanh", [x], "squashed")
+    x = g.node("Add", [x, g.const("one", 1.0)], "shifted")
+    x = g.node("Mul", [x, g.const("half", 0.5)], "unit")
+    x = g.node("Mul", [x, g.const("action_range", high - low)], "ranged")
+    return g.node("Add", [g.const("action_low", low), x], output)
+
+
 def policy_model(params: Any, meta: dict[str, Any]) -> Any:
     """The onnx.ModelProto of the deterministic policy.
 
@@ -63,69 +136,22 @@ def policy_model(params: Any, meta: dict[str, Any]) -> Any:
     """
     try:
         import onnx
-        from onnx import TensorProto, helper, numpy_helper
+        from onnx import TensorProto, helper
     except ImportError as e:
         raise ImportError(MISSING) from e
 
-    if meta.get("compute_dtype", "float32") != "float32":
-        raise OnnxExportError(f"compute_dtype={meta['compute_dtype']!r} is not supported by the ONNX export: the "
-                              "graph computes in float32 and would not reproduce the policy's bfloat16 matmuls")
-    activation = meta.get("actor_activation", "relu")
-    if activation not in _ACTIVATIONS:
-        raise OnnxExportError(f"actor_activation={activation!r} is not supported by the ONNX export "
-                              f"(supported: {', '.join(_ACTIVATIONS)})")
+    activation = _check_supported(meta)
     obs_dim, act_dim = int(meta["obs_dim"]), int(meta["act_dim"])
     tree = _numpy(params.actor_params)["params"]
     layers = _hidden_layers(tree["MLP_0"], bool(meta.get("actor_layer_norm", False)), meta)
-
-    nodes: list[Any] = []
-    consts: list[Any] = []
-
-    def const(name: str, value: Any) -> str:
-        consts.append(numpy_helper.from_array(np.asarray(value, np.float32), name))
-        return name
-
-    def node(op: str, inputs: list[str], output: str, **attrs: Any) -> str:
-        nodes.append(helper.make_node(op, inputs, [output], name=output, **attrs))
-        return output
-
-    x = INPUT
-    if params.obs_stats is not None:
-        # The same float32 arithmetic as normalizer.normalize: sqrt(var + 1e-8) rounds alike here.
-        mean = np.asarray(params.obs_stats.mean, np.float32)
-        std = np.sqrt(np.asarray(params.obs_stats.var, np.float32) + np.float32(1e-8))
-        x = node("Sub", [x, const("obs_mean", mean)], "centred")
-        x = node("Div", [x, const("obs_std", std)], "scaled")
-        x = node("Clip", [x, const("clip_low", -_clip()), const("clip_high", _clip())], "normalized")
-    if meta.get("actor_obs") is not None:
-        start, stop = (int(c) for c in meta["actor_obs"])
-        consts += [numpy_helper.from_array(np.array([v], np.int64), n)
-                   for v, n in ((start, "cols_start"), (stop, "cols_stop"), (1, "cols_axis"))]
-        x = node("Slice", [x, "cols_start", "cols_stop", "cols_axis"], "actor_obs")
-    for i, (dense, norm) in enumerate(layers):
-        x = node("MatMul", [x, const(f"dense{i}_kernel", dense["kernel"])], f"dense{i}_matmul")
-        x = node("Add", [x, const(f"dense{i}_bias", dense["bias"])], f"dense{i}")
-        if norm is not None:
-            # flax's LayerNorm: epsilon 1e-6, scale and bias over the last axis.
-            x = node("LayerNormalization", [x, const(f"norm{i}_scale", norm["scale"]),
-                                            const(f"norm{i}_bias", norm["bias"])], f"norm{i}", axis=-1, epsilon=1e-6)
-        x = _ACTIVATIONS[activation](node, const, x, f"act{i}")
-    head = tree["mean"]
-    x = node("MatMul", [x, const("mean_kernel", head["kernel"])], "mean_matmul")
-    x = node("Add", [x, const("mean_bias", head["bias"])], "mean")
-    x = node("Tanh", [x], "squashed")
-    # scale_action's order of operations: low + (a + 1)·0.5·(high − low).
-    low, high = (np.asarray(b, np.float32) for b in (params.low, params.high))
-    x = node("Add", [x, const("one", 1.0)], "shifted")
-    x = node("Mul", [x, const("half", 0.5)], "unit")
-    x = node("Mul", [x, const("action_range", high - low)], "ranged")
-    node("Add", [const("action_low", low), x], OUTPUT)
-
+    g = _Graph()
+    x = _actor_mean(g, tree, layers, activation, _actor_input(g, params, meta, INPUT))
+    _to_bounds(g, params, x, OUTPUT)
     graph = helper.make_graph(
-        nodes, "gpu_sac_policy",
+        g.nodes, "gpu_sac_policy",
         [helper.make_tensor_value_info(INPUT, TensorProto.FLOAT, ["batch", obs_dim])],
         [helper.make_tensor_value_info(OUTPUT, TensorProto.FLOAT, ["batch", act_dim])],
-        initializer=consts,
+        initializer=g.consts,
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)], producer_name="gpu_sac",
                               doc_string="gpu_sac deterministic policy: obs (batch, obs_dim) -> action in the env's "
