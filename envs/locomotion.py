@@ -140,12 +140,10 @@ def make_locomotion(name: str, impl: str = "auto", domain_randomization: bool = 
     in a model drawn by Playground's randomizer for it (envs/domain_randomization.py); a dict-observation
     env comes flattened (dict_obs.FlatDictEnv, carrying obs_layout). Actions are in [-1, 1]."""
     ensure_assets(name)
-    from mujoco_playground import registry
-
     from envs import dict_obs, physics
     from envs import domain_randomization as dr
 
-    env = physics.load(registry, name, impl, worlds, graph_mode, num_devices)
+    env = physics.load(name, impl, worlds, graph_mode, num_devices)
     if domain_randomization:
         env = dr.randomized(name, env)
     return dict_obs.flatten_if_dict(env)

@@ -129,10 +129,12 @@ def overrides(impl: str, env_config: Any, worlds: int | None) -> dict[str, Any]:
     return out
 
 
-def load(registry: Any, name: str, impl: str, worlds: int | None, graph_mode_name: str, num_devices: int,
+def load(name: str, impl: str, worlds: int | None, graph_mode_name: str, num_devices: int,
          **config_overrides: Any) -> Any:
-    """registry.load(name) (mujoco_playground.registry) on the physics `impl` resolves to, Warp sized and
-    graphed as above; the env carries `physics`, the line `resolve` gives."""
+    """Playground's env `name` (mujoco_playground.registry.load) on the physics `impl` resolves to, Warp sized
+    and graphed as above; the env carries `physics`, the line `resolve` gives."""
+    from mujoco_playground import registry
+
     impl, why = resolve(impl, num_devices)
     env_overrides = {**overrides(impl, registry.get_default_config(name), worlds), **config_overrides}
     env = registry.load(name, config_overrides=env_overrides)

@@ -58,8 +58,6 @@ def make_playground(name: str, impl: str = "auto", worlds: int | None = None, gr
     which physics runs and why. Actions are in [-1, 1]. Observations must be flat arrays (true for the
     DM Control suite).
     """
-    from mujoco_playground import registry
-
     from envs import physics
 
-    return physics.load(registry, name, impl, worlds, graph_mode, num_devices, **config_overrides)
+    return physics.load(name, impl, worlds, graph_mode, num_devices, **config_overrides)
