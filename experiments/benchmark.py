@@ -133,7 +133,7 @@ PLAYGROUND_SAC = dict(
 # The same config scaled down for a 2-core CPU: batch 256, replay 100 000, min replay 1 024,
 # 1 or 4 updates per step; networks, LayerNorm critics, normalised observations and the rest as
 # published. gpu_sac (and the raw simulator) step the envs in groups of 16 (env_group_size), which
-# on a CPU makes MJX ~3x faster per env than one vmapped batch (gpu_sac.rollout.batched_step);
+# on a CPU makes MJX ~3x faster per env than one vmapped batch (gpu_sac.training.rollout.batched_step);
 # Brax SAC has no such option and steps one batch. It is a no-op at num_envs=16.
 CPU_SAC = dict(
     PLAYGROUND_SAC, batch_size=256, buffer_size=100_000, min_replay_size=1024, start_steps=1024, env_group_size=16
@@ -211,8 +211,8 @@ HALFCHEETAH_GPU = playground_at_128(
     "halfcheetah-gpu", "halfcheetah", "Brax halfcheetah (MJX), Playground's published DM Control SAC config")
 
 def _fastsac_fields() -> dict[str, Any]:
-    """FastSAC's recipe (envs/recipes.py) as a case's base config: every field but those a point sets."""
-    from envs.recipes import FASTSAC
+    """FastSAC's recipe (gpu_sac/envs/recipes.py) as a case's base config: every field but those a point sets."""
+    from gpu_sac.envs.recipes import FASTSAC
 
     return {k: v for k, v in FASTSAC.items() if k not in ("num_envs", "grad_updates_per_step", "steps_per_chunk")}
 
@@ -223,10 +223,10 @@ def _fastsac_fields() -> dict[str, Any]:
 G1_FASTSAC_GPU = Case(name="G1JoystickFlatTerrain-fastsac", env="G1JoystickFlatTerrain", config=_fastsac_fields(),
                       num_envs=(1024, 4096), updates=(2, 8), updates_at=1024, seeds=(1,), seeds_at=1024,
                       collect_at=(1024, 4096),
-                      description="Playground G1JoystickFlatTerrain (MJX), FastSAC's recipe (envs/recipes.py)")
+                      description="Playground G1JoystickFlatTerrain (MJX), FastSAC's recipe (gpu_sac/envs/recipes.py)")
 
 # MuJoCo Warp against MJX (issue 22): the raw simulator of G1 joystick and CheetahRun at 1 024, 4 096 and 8 192
-# envs, each physics (impl in the case's config; envs/physics.py), then gpu_sac end to end with Warp at
+# envs, each physics (impl in the case's config; gpu_sac/envs/physics.py), then gpu_sac end to end with Warp at
 # 4 096 envs under FastSAC's recipe with 8 updates of batch 8 192 per vectorised step (16 samples drawn per
 # collected transition), beside Warp's raw simulator there.
 # halfcheetah-cpu's config with learning from 256 transitions, so that gpu_sac's timed chunks come sooner (G1
@@ -287,7 +287,7 @@ PRESETS: dict[str, Preset] = {
         min_iterations=100,
         repeats=5,
     ),
-    # MENAGERIE=1 bash ../shared/device/wheels.sh, then on the device python -m envs.menagerie --from-tgz
+    # MENAGERIE=1 bash ../shared/device/wheels.sh, then on the device python -m gpu_sac.envs.menagerie --from-tgz
     # .whl/menagerie_go1_g1.tgz before this preset.
     "locomotion-gpu": Preset(cases=(G1_FASTSAC_GPU,), chunk_steps=0, min_iterations=50, repeats=3),
     # The Warp cases first (kernels compile once), then MJX's (tens of seconds of XLA compile each).
@@ -727,7 +727,7 @@ def measure(case: Case, point: Point, preset: Preset, env: Any, args: argparse.N
 def make_case_env(case: Case) -> Any:
     """The case's env: a Playground env on the physics its config names (default: what "auto" picks), MuJoCo
     Warp's contact buffers sized for the case's largest batch."""
-    import envs
+    from gpu_sac import envs
 
     if "playground_impl" not in envs.spec(case.env).options:
         return envs.make(case.env)

@@ -1,4 +1,4 @@
-"""What JAX's persistent compilation cache saves a user (gpu_sac.compile_cache): the same short
+"""What JAX's persistent compilation cache saves a user (gpu_sac.run.compile_cache): the same short
 training command run twice in fresh processes, first with an empty cache folder, then with the one
 the first run filled. Writes one JSON record per env under experiments/results/<device>/compile_cache/.
 
@@ -72,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     device = device_info()
     record = dict(
         what="one training command, run twice in fresh processes: with an empty compilation cache, then "
-             "with the one the first run filled (gpu_sac.compile_cache)",
+             "with the one the first run filled (gpu_sac.run.compile_cache)",
         env=args.env, command=f"python experiments/train.py {' '.join(train_args)}", device=device,
         versions=versions(), date=datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         cold=cold, warm=warm, saved_s=cold["wall_s"] - warm["wall_s"], cache_bytes=cache_bytes,

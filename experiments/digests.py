@@ -15,7 +15,7 @@ the mesh cases, nothing else; no persistent compilation cache). Two SHA-256 dige
   (a mesh run's arrays gathered to their global layout). state_values is the same without the
   keypaths, so that a renamed or moved field can be told from a changed value;
 - history: the per-chunk records with the fields that read the clock removed (`CLOCK_FIELDS`: sps and
-  wall_s, the only ones in gpu_sac/metrics.py), json-dumped with sort_keys (NaN kept as NaN).
+  wall_s, the only ones in gpu_sac/training/metrics.py), json-dumped with sort_keys (NaN kept as NaN).
 
 The record (experiments/results/digests.json) also holds the per-part digests of the state, the
 clock-free records themselves, the jax/jaxlib versions, the platform, the CPU and the commit it was
@@ -23,18 +23,18 @@ made at. --check recomputes every case (or those named by --cases), prints one l
 or DIFFERS: state / history, with the parts or the first record field that differ) and exits 1 on any
 difference (2 when a case cannot run or is unknown).
 
-How the refactor ("The house redrawn": gpu_sac/*.py into layered subpackages, config reaching makers, not
-leaves) uses it: the record was written at the refactor's base commit (main at b006710, the commit named
-in the record; gpu_sac/ and envs/ unmodified) and committed with this module. After each step of the
-move, run --check on the same machine and the same jax/jaxlib; every case must say match. This module
-reaches the trainer only through `gpu_sac`'s public names (SACConfig, train, RunOptions, run_experiment,
-resume_experiment), which the refactor keeps, so it needs no edit when the modules move. A state that
-differs only in keypaths (state_values matches) means a TrainState field was renamed or moved: the
-numbers are the same, but checkpoints written before the refactor may no longer restore, so say so or
-rename it back. Digests are exact for one platform and one jax/jaxlib build: another CPU (its vector
-width changes XLA's reductions), a GPU or another jax version gives other bits, and --check warns when
-the record's environment differs from this one; write a fresh record at the base commit there instead of
-comparing across machines.
+How the refactor ("The house redrawn": gpu_sac/*.py into layered subpackages, config reaching makers,
+not leaves) uses it: the record was written at the refactor's base commit (main at b006710, the commit
+named in the record; gpu_sac/ and envs/ unmodified; envs/ is gpu_sac/envs/ since) and committed with
+this module. After each step of the move, run --check on the same machine and the same jax/jaxlib; every
+case must say match. This module reaches the trainer only through `gpu_sac`'s public names (SACConfig,
+train, RunOptions, run_experiment, resume_experiment), which the refactor keeps, so it needs no edit
+when the modules move. A state that differs only in keypaths (state_values matches) means a TrainState
+field was renamed or moved: the numbers are the same, but checkpoints written before the refactor may no
+longer restore, so say so or rename it back. Digests are exact for one platform and one jax/jaxlib
+build: another CPU (its vector width changes XLA's reductions), a GPU or another jax version gives other
+bits, and --check warns when the record's environment differs from this one; write a fresh record at the
+base commit there instead of comparing across machines.
 
 Determinism (--determinism, 2026-12-06, 2-core AMD EPYC, jax 0.10.2, under other jobs' load): every case
 gave identical state and history digests in two fresh processes, and again in the two --write runs that
@@ -61,7 +61,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 FORMAT = 1
-CLOCK_FIELDS = ("sps", "wall_s")  # history fields that read the clock (gpu_sac/metrics.py)
+CLOCK_FIELDS = ("sps", "wall_s")  # history fields that read the clock (gpu_sac/training/metrics.py)
 FORCE_DEVICES = "--xla_force_host_platform_device_count={}"
 CASE_TIMEOUT_S = 600
 PART_DEPTH = 2  # state digests are also kept per part: agent.actor_params, agent.critic_opt_state, buffer.data, ...
@@ -255,11 +255,11 @@ def _git_commit() -> str:
     try:
         head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True,
                               check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", "gpu_sac", "envs"],
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", "gpu_sac"],
                                cwd=ROOT, capture_output=True, text=True, check=True).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
-    return head + (" (gpu_sac/ or envs/ modified)" if dirty else "")
+    return head + (" (gpu_sac/ modified)" if dirty else "")
 
 
 def make_record(results: dict[str, dict[str, Any]]) -> dict[str, Any]:

@@ -34,7 +34,7 @@ if ! python3 -c 'import warp' 2>/dev/null; then
   fi
 fi
 python3 -c 'import warp; print("warp-lang", warp.config.version)' 2>/dev/null
-python3 -m envs.menagerie --from-tgz .whl/menagerie_go1_g1.tgz || exit 1
+python3 -m gpu_sac.envs.menagerie --from-tgz .whl/menagerie_go1_g1.tgz || exit 1
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv
 save() { tar czf "$OUT/res.tgz" res; }
 left() { echo $(( ${ALL_S:-540} - ($(date +%s) - t0) )); }          # seconds left of `all`'s budget

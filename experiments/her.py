@@ -5,7 +5,7 @@ goal tasks this machine can train (several seeds per arm, trained as one program
     python -m experiments.her --tasks reacher_goal --total-steps 150000   # the MJX task (~20 min)
     python -m experiments.her --render --readme docs/her.md   # docs/her.md's block and plot from the records
 
-Each task runs its preset (envs/reach.py) with her = future (the HER paper's default, k = 4) and
+Each task runs its preset (gpu_sac/envs/reach.py) with her = future (the HER paper's default, k = 4) and
 her = off, and on `ablate` tasks the final and episode strategies too. The seed quotes success
 rates on FetchReach / FetchPush / FetchPickAndPlace (98 / 92 / 87 %); our tasks are not those (no
 Fetch robot, no objects), and the table says which task stands where. Success: the fraction of

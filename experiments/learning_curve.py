@@ -24,7 +24,10 @@ import numpy as np  # noqa: E402
 
 from experiments import readme_block  # noqa: E402
 from experiments.benchmark import device_info, device_slug, versions  # noqa: E402
-from gpu_sac import SACConfig, train  # noqa: E402
+from gpu_sac import (
+    SACConfig,
+    train,  # noqa: E402
+)
 
 RESULTS = Path(__file__).resolve().parent / "results"
 BEGIN, END = readme_block.markers("learning")

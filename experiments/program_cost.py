@@ -65,17 +65,17 @@ def ffi_calls(text: str) -> int:
 
 
 def program_cost(program: Any, state: Any, compiled_chunk: bool = True) -> dict[str, Any]:
-    """The cost figures of a one-device `gpu_sac.train.Program` at `state` (a TrainState or its shapes).
+    """The cost figures of a one-device `gpu_sac.training.train.Program` at `state` (a TrainState or its shapes).
     compiled_chunk False: host transfers are counted in the chunk's lowered program, which saves
     compiling it again (the benchmark's way: train() compiled it already)."""
     from gpu_sac import replay
-    from gpu_sac.learner import make_update
-    from gpu_sac.train import make_collect, make_init, seed_keys
-    from gpu_sac.transition import random_transitions
+    from gpu_sac.agent.learner import make_update
+    from gpu_sac.replay.transition import random_transitions
+    from gpu_sac.training.train import make_collect, make_init, seed_keys
 
     config, lay = program.config, program.layout
     envs_stepped = lay.seeds * lay.envs
-    small = replay.make_replay(config, program.obs_dim, program.act_dim, capacity=4 * lay.envs)
+    small = replay.make_replay(config, program.obs_dim, program.act_dim, capacity=4 * lay.envs, envs=lay.envs)
     small_state = jax.eval_shape(make_init(config, program.env, program.nets, small, lay), seed_keys(config))
     collect = make_collect(config, program.env, program.nets, small, lay)
     collect_compiled = jax.jit(collect, donate_argnums=0).lower(small_state).compile()  # in place, as in the chunk
@@ -107,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="SACConfig fields, e.g. num_envs=1024 playground_impl='\"warp\"'")
     args = parser.parse_args(argv)
     from gpu_sac import SACConfig
-    from gpu_sac.train import build, seed_keys
+    from gpu_sac.training.train import build, seed_keys
 
     fields = {k: json.loads(v) for k, v in (item.split("=", 1) for item in args.set)}
     program = build(SACConfig(env=args.env, **fields))

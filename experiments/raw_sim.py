@@ -28,7 +28,7 @@ def make_raw_sim(env: Any, num_envs: int, length: int, group_size: int | None = 
     """(init(key) -> carry, run(carry) -> carry): `run` is jit(scan(step, length)), donated.
 
     group_size: as gpu_sac's env_group_size (None: one vmap over num_envs)."""
-    from gpu_sac.rollout import action_bounds, batched_step
+    from gpu_sac.training.rollout import action_bounds, batched_step
 
     low, high = action_bounds(env)
     v_step = batched_step(env, group_size)

@@ -47,7 +47,7 @@ def make_config(env: str, num_envs: int, updates: int, chunk_steps: int, buffer_
 def filled(program, config) -> tuple[Any, int]:
     """A train state whose replay is full and which has run one learning chunk (untimed), and the
     number of chunks that took."""
-    from gpu_sac.train import seed_keys
+    from gpu_sac.training.train import seed_keys
 
     ts = program.init(seed_keys(config))
     chunks = 0
@@ -61,7 +61,7 @@ def filled(program, config) -> tuple[Any, int]:
 
 def run(env: str, num_envs: int, updates: int, chunk_steps: int, buffer_size: int, pairs: int,
         preset: str | None = None) -> dict[str, Any]:
-    from gpu_sac.train import build
+    from gpu_sac.training.train import build
 
     configs = make_config(env, num_envs, updates, chunk_steps, buffer_size, preset)
     programs = {layout: build(c) for layout, c in configs.items()}

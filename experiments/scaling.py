@@ -98,7 +98,7 @@ def config_for(args: argparse.Namespace, devices: int, shard_over: str = "envs",
 
 
 def measure(config, mesh_path: bool = False) -> dict[str, Any]:
-    from gpu_sac.train import build, train
+    from gpu_sac.training.train import build, train
 
     program = build(config, mesh_path=mesh_path)
     result = train(config, program=program)

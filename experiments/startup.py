@@ -38,7 +38,7 @@ def ready(env: str, preset: str, mode: str) -> dict[str, float]:
     import jax
 
     from gpu_sac import SACConfig
-    from gpu_sac.train import build, compile_stages
+    from gpu_sac.training.train import build, compile_stages
 
     t0 = time.perf_counter()
     config = SACConfig(env=env, preset=preset)
@@ -84,8 +84,9 @@ def ready_from_start(env: str, preset: str, impl: str, cache_dir: str) -> dict[s
     one WARP_CACHE_PATH names)."""
     import jax
 
-    from gpu_sac import SACConfig, compile_cache
-    from gpu_sac.train import build, compile_stages
+    from gpu_sac import SACConfig
+    from gpu_sac.run import compile_cache
+    from gpu_sac.training.train import build, compile_stages
 
     compile_cache.enable(cache_dir)
     t0 = time.perf_counter()

@@ -82,7 +82,7 @@ HALFCHEETAH_CPU_SAME = dict(
     preset="cpu", num_envs=16, grad_updates_per_step=8, batch_size=256, buffer_size=1_000_000, start_steps=5_000,
     min_replay_size=5_000, actor_lr=1e-3, critic_lr=1e-3, alpha_lr=3e-4, env_group_size=16,
 )
-# Playground's DM Control SAC config (envs/playground_envs.py, the Brax envs' preset), α lr as Brax's.
+# Playground's DM Control SAC config (gpu_sac/envs/playground_envs.py, the Brax envs' preset), α lr as Brax's.
 PLAYGROUND_SAME = dict(preset="gpu", alpha_lr=3e-4)
 PLAYGROUND_ARM = Arm("same", TRAINERS, PLAYGROUND_SAME, "Playground's DM Control SAC config")
 HOPPER_ACT_DIM = 3  # Brax hopper's actuators
@@ -96,7 +96,7 @@ PENDULUM_C51 = dict(critic_type="c51", v_min=-1000.0, v_max=0.0)
 def _recipe_at_preset_sizes() -> dict[str, Any]:
     """FastSAC's recipe without its GPU sizes (envs, batch, replay, warm-up, chunk, episode length), so
     that the env's preset sizes the run."""
-    from envs.recipes import FASTSAC
+    from gpu_sac.envs.recipes import FASTSAC
 
     sizes = ("num_envs", "env_group_size", "buffer_size", "batch_size", "grad_updates_per_step", "steps_per_chunk",
              "start_steps", "min_replay_size", "episode_length")
@@ -139,7 +139,8 @@ PRESETS: dict[str, tuple[Case, ...]] = {
         Case("halfcheetah-cpu", "halfcheetah", (1_000.0, 3_000.0, 5_000.0, 7_200.0), budget_s=900,
              total_steps=100_000, eval_every=10_000, eval_episodes=10,
              arms=(Arm("same", TRAINERS, HALFCHEETAH_CPU_SAME, "issue 9's CPU settings (16 envs, 8 updates/step)"),
-                   Arm("preset", ("gpu_sac",), dict(preset="cpu"), "gpu_sac's CPU preset (envs/brax_envs.py CPU)"),
+                   Arm("preset", ("gpu_sac",), dict(preset="cpu"),
+                       "gpu_sac's CPU preset (gpu_sac/envs/brax_envs.py CPU)"),
                    Arm("playground", ("brax_sac",), PLAYGROUND_SAME,
                        "Brax publishes no halfcheetah SAC settings: Playground's DM Control SAC config "
                        "(128 envs, 8 updates/step, batch 512)"))),
@@ -150,7 +151,8 @@ PRESETS: dict[str, tuple[Case, ...]] = {
              eval_every=10_000, eval_episodes=10,
              arms=(Arm("same", TRAINERS, HALFCHEETAH_CPU_SAME, "halfcheetah-cpu's same settings (16 envs, "
                        "8 updates/step)"),
-                   Arm("preset", ("gpu_sac",), dict(preset="cpu"), "gpu_sac's CPU preset (envs/brax_envs.py CPU)"),
+                   Arm("preset", ("gpu_sac",), dict(preset="cpu"),
+                       "gpu_sac's CPU preset (gpu_sac/envs/brax_envs.py CPU)"),
                    # Brax's SAC starts at α = 1 and aims at an entropy of −dim(A)/2, which the stand-in cannot
                    # change: the same arm with those, to see if they are behind the gap.
                    Arm("brax_alpha", ("gpu_sac",),
@@ -158,7 +160,7 @@ PRESETS: dict[str, tuple[Case, ...]] = {
                        "the same arm with Brax's α₀ = 1 and target entropy −dim(A)/2"),
                    Arm("published", ("brax_sac",), dict(preset="gpu"),
                        "Brax's published hopper SAC settings (its training notebook: 128 envs, 64 updates per "
-                       "vectorised step, batch 512; envs/brax_envs.py BRAX_HOPPER)"))),
+                       "vectorised step, batch 512; gpu_sac/envs/brax_envs.py BRAX_HOPPER)"))),
     ),
     "gpu": (
         Case("halfcheetah-gpu", "halfcheetah", (1_000.0, 3_000.0, 5_000.0, 7_200.0, 10_214.0), budget_s=200,
@@ -185,7 +187,7 @@ PRESETS: dict[str, tuple[Case, ...]] = {
         Case("G1JoystickFlatTerrain-gpu", "G1JoystickFlatTerrain", (16.7, 24.0, 28.2, 31.4), budget_s=1200,
              total_steps=100_000 * 1024, eval_every=1024 * 1000, eval_episodes=16, seeds=1,
              arms=(Arm("fastsac", ("gpu_sac",), dict(preset="gpu"),
-                       "the env's GPU preset: FastSAC's recipe with FastTD3's 1 024 envs (envs/locomotion.py)"),
+                       "the env's GPU preset: FastSAC's recipe with FastTD3's 1 024 envs (gpu_sac/envs/locomotion.py)"),
                    Arm("playground_ppo", ("brax_ppo",), {},
                        "Brax PPO at Playground's config for the env (locomotion_params.brax_ppo_config: 8 192 "
                        "envs), without domain randomisation, as FastTD3's curve"))),
@@ -203,7 +205,7 @@ PRESETS: dict[str, tuple[Case, ...]] = {
                    Arm("compact", ("gpu_sac",), dict(replay_layout="compact", **PENDULUM_256),
                        "the preset, each observation stored once"),
                    Arm("fastsac", ("gpu_sac",), dict(RECIPE_AT_PRESET_SIZES, **PENDULUM_C51),
-                       "FastSAC's recipe (envs/recipes.py) at the preset's sizes"))),
+                       "FastSAC's recipe (gpu_sac/envs/recipes.py) at the preset's sizes"))),
         Case("halfcheetah-recipe", "halfcheetah", (1_000.0, 3_000.0, 5_000.0), budget_s=900, total_steps=100_000,
              eval_every=10_000, eval_episodes=10, seeds=1,
              arms=(Arm("preset", ("gpu_sac",), dict(preset="cpu"), "gpu_sac's CPU preset"),
@@ -269,8 +271,8 @@ def run_gpu_sac(config, budget_s: float, goal: float = math.inf) -> list[dict[st
 def run_brax_sac(config, budget_s: float, goal: float = math.inf) -> list[dict[str, Any]]:
     """Train with Brax's SAC at the config's settings (`brax_sac_compat.brax_kwargs`), evaluating
     eval_episodes envs every steps_per_chunk env steps, one point per evaluation."""
-    import envs
     from experiments import brax_sac_compat
+    from gpu_sac import envs
 
     curve: list[dict[str, Any]] = []
     start = time.perf_counter()
@@ -294,7 +296,7 @@ def ppo_params(case: Case, arm: Arm) -> dict[str, Any]:
     case's step budget and evaluations and the arm's overrides."""
     from mujoco_playground.config import dm_control_suite_params, locomotion_params
 
-    import envs
+    from gpu_sac import envs
 
     module = locomotion_params if envs.spec(case.env).family == "playground_locomotion" else dm_control_suite_params
     params = module.brax_ppo_config(case.env).to_dict()
@@ -312,9 +314,9 @@ def run_brax_ppo(case: Case, params: dict[str, Any], seed: int, budget_s: float)
     from brax.training.agents.ppo import train as ppo
     from mujoco_playground import registry, wrapper
 
-    import envs
-    from envs import locomotion
     from experiments import brax_sac_compat
+    from gpu_sac import envs
+    from gpu_sac.envs import locomotion
 
     params = dict(params)
     # Locomotion configs name the networks' sizes and observation keys; DM Control's use Brax's defaults.

@@ -18,14 +18,14 @@ from pathlib import Path
 import jax
 import jax.numpy as jnp
 
-from envs.dict_obs import ObsLayout
-from envs.recipes import FASTSAC
 from gpu_sac import SACConfig
-from gpu_sac.learner import init_agent, make_update
-from gpu_sac.networks import make_networks
-from gpu_sac.transition import random_transitions
+from gpu_sac.agent.learner import init_agent, make_update
+from gpu_sac.agent.networks import make_networks
+from gpu_sac.envs.dict_obs import ObsLayout
+from gpu_sac.envs.recipes import FASTSAC
+from gpu_sac.replay.transition import random_transitions
 
-# G1JoystickFlatTerrain flattened (envs/dict_obs.py): 216 columns, the actor reads the first 103; 29 joints.
+# G1JoystickFlatTerrain flattened (gpu_sac/envs/dict_obs.py): 216 columns, the actor reads the first 103; 29 joints.
 G1_DIMS = dict(obs_dim=216, actor_cols=103, act_dim=29)
 VARIANTS = {
     "fastsac": {},

@@ -13,18 +13,18 @@ Experiments with a run directory (logs, checkpoints, exact resume, exported poli
 
 Importing gpu_sac sets one environment variable, MUJOCO_GL, and only when it is unset on a Linux machine
 without a display and an offscreen GL library (EGL, else OSMesa) loads: MuJoCo reads it once, when it is
-first imported (see gpu_sac.video.setup_gl). Training never needs rendering.
+first imported (see gpu_sac.outputs.video.setup_gl). Training never needs rendering.
 """
 
-from gpu_sac.video import setup_gl as _setup_gl
+from gpu_sac.outputs.video import setup_gl as _setup_gl
 
 _setup_gl()  # before anything imports MuJoCo
 
 from gpu_sac.config import ConfigError, SACConfig  # noqa: E402
-from gpu_sac.experiment import RunOptions, resume_experiment, run_experiment  # noqa: E402
-from gpu_sac.export import load_policy  # noqa: E402
-from gpu_sac.memory import MemoryBudgetError  # noqa: E402
-from gpu_sac.train import TrainingDiverged, TrainResult, TrainState, train  # noqa: E402
+from gpu_sac.outputs.export import load_policy  # noqa: E402
+from gpu_sac.run.experiment import RunOptions, resume_experiment, run_experiment  # noqa: E402
+from gpu_sac.training.memory import MemoryBudgetError  # noqa: E402
+from gpu_sac.training.train import TrainingDiverged, TrainResult, TrainState, train  # noqa: E402
 
 __all__ = [
     "ConfigError",

@@ -22,8 +22,8 @@ from typing import Any
 import tyro
 
 from gpu_sac.config import PRESETS, SACConfig
-from gpu_sac.distributed import ClusterOptions
-from gpu_sac.experiment import RunOptions
+from gpu_sac.run.distributed import ClusterOptions
+from gpu_sac.run.experiment import RunOptions
 
 EXIT_USAGE = 2
 EXIT_MEMORY = 3
@@ -113,9 +113,9 @@ def parse_train_args(argv: list[str], prog: str = "train.py") -> tuple[Any, Any]
 
 def parse_train_command(argv: list[str], prog: str = "train.py") -> TrainArgs:
     """TrainArgs (config, run options, cluster options) from the command line."""
-    import envs
-    from gpu_sac.experiment import stored_options
-    from gpu_sac.run_dir import config_from_dict, read_config_record
+    from gpu_sac import envs
+    from gpu_sac.run.experiment import stored_options
+    from gpu_sac.store.run_dir import config_from_dict, read_config_record
 
     pre = _PreParser(add_help=False)
     pre.add_argument("--env")
@@ -146,7 +146,7 @@ def train_main(argv: list[str] | None = None, prog: str | None = None) -> int:
 
     argv = sys.argv[1:] if argv is None else argv
     prog = prog or os.path.basename(sys.argv[0]) or "train.py"
-    from gpu_sac import distributed
+    from gpu_sac.run import distributed
 
     try:
         args = parse_train_command(argv, prog)
@@ -171,13 +171,13 @@ def train_main(argv: list[str] | None = None, prog: str | None = None) -> int:
 
 
 def run_train(config: Any, options: Any, prog: str = "train.py") -> int:
-    from gpu_sac.checkpoint import CheckpointError
     from gpu_sac.config import ConfigError
-    from gpu_sac.experiment import run_experiment
-    from gpu_sac.memory import MemoryBudgetError
-    from gpu_sac.run_dir import DiskFault
-    from gpu_sac.signals import StopFlag
-    from gpu_sac.train import TrainingDiverged
+    from gpu_sac.run.experiment import run_experiment
+    from gpu_sac.run.signals import StopFlag
+    from gpu_sac.store.checkpoint import CheckpointError
+    from gpu_sac.store.run_dir import DiskFault
+    from gpu_sac.training.memory import MemoryBudgetError
+    from gpu_sac.training.train import TrainingDiverged
 
     stop = StopFlag()
     stop.install()
@@ -255,7 +255,7 @@ def evaluate_main(argv: list[str] | None = None, prog: str | None = None) -> int
     """`python experiments/evaluate.py RUN_DIR [--episodes K] [--video out.mp4]`."""
     args, prog = _parse_positional(EvaluateArgs, argv, prog, "evaluate.py")
     from gpu_sac.config import MAX_COUNT, MAX_SEED
-    from gpu_sac.experiment import MAX_VIDEO_SIDE
+    from gpu_sac.run.experiment import MAX_VIDEO_SIDE
 
     for name, high in (("episodes", MAX_COUNT), ("width", MAX_VIDEO_SIDE), ("height", MAX_VIDEO_SIDE),
                        ("episode_length", MAX_COUNT)):
@@ -289,9 +289,9 @@ def evaluate_run(args: EvaluateArgs) -> dict[str, Any]:
     """Load the exported policy alone, make its env and run it; optionally render a video."""
     import jax
 
-    import envs
-    from gpu_sac.export import load_policy
-    from gpu_sac.video import VideoUnsupported, evaluate_policy, frame_rate, render, write_video
+    from gpu_sac import envs
+    from gpu_sac.outputs.export import load_policy
+    from gpu_sac.outputs.video import VideoUnsupported, evaluate_policy, frame_rate, render, write_video
 
     act = load_policy(args.run_dir, agent=args.agent)
     meta = act.meta
@@ -341,7 +341,7 @@ class PlotArgs:
 
 def plot_main(argv: list[str] | None = None, prog: str | None = None) -> int:
     """`python experiments/plot.py RUN_DIR... [--out curves.png]`."""
-    from gpu_sac.plot import plot_runs, summary
+    from gpu_sac.outputs.plot import plot_runs, summary
 
     argv = sys.argv[1:] if argv is None else argv
     prog = prog or os.path.basename(sys.argv[0]) or "plot.py"
@@ -392,8 +392,8 @@ def export_onnx_main(argv: list[str] | None = None, prog: str | None = None) -> 
         _fail(prog, f"check={args.check} is invalid: must be >= 0")
     if args.out is not None and Path(args.out).suffix.lower() != ".onnx":
         _fail(prog, f"out={args.out!r} is invalid: the file name must end in .onnx")
-    from gpu_sac import onnx_export
-    from gpu_sac.export import load_policy
+    from gpu_sac.outputs import onnx_export
+    from gpu_sac.outputs.export import load_policy
 
     try:
         act = load_policy(args.run_dir, agent=args.agent)

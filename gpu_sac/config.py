@@ -141,7 +141,7 @@ class SACConfig:
     wall-clock there), gpu (the massively parallel settings), auto: gpu where JAX has an accelerator
     plugin (CUDA, ROCm, TPU) and JAX_PLATFORMS does not say cpu, else cpu. Envs with one preset
     (pendulum, the reaching tasks) use it for both. fastsac: the env's gpu preset under FastSAC's
-    large-batch recipe (envs/recipes.py: C51 critics, bf16, AdamW, 1 024 envs, batch 8 192)."""
+    large-batch recipe (gpu_sac/envs/recipes.py: C51 critics, bf16, AdamW, 1 024 envs, batch 8 192)."""
     seed: int = option(0, SEED)
     """PRNG seed. With num_seeds = S, agents use seeds seed, seed + 1, ..., seed + S - 1."""
     num_seeds: int = option(1, POSITIVE_INT)
@@ -213,7 +213,7 @@ class SACConfig:
     replay_layout: Literal["plain", "compact"] = option("plain")
     """plain: each row holds obs and next_obs (every observation stored twice). compact: each
     observation once; a row's next observation is read from its env's next row, and only the true
-    final observations of truncated episodes are kept aside (gpu_sac/compact_replay.py): about half
+    final observations of truncated episodes are kept aside (gpu_sac/replay/compact.py): about half
     the memory. compact needs n_step 1, uniform replay, no HER, buffer_size a multiple of num_envs."""
     her: Literal["off", "future", "final", "episode"] = option("off")
     """Hindsight experience replay (goal envs: point_reach, arm_reach, reacher_goal): of each batch,
@@ -280,14 +280,14 @@ class SACConfig:
     """Physics pipeline of Brax envs."""
     playground_impl: Literal["auto", "jax", "warp"] = option("auto")
     """MuJoCo Playground physics: MJX in JAX, or MuJoCo Warp (needs warp-lang: pip install -e '.[warp]');
-    auto: Warp on a GPU where warp-lang imports, MJX elsewhere (envs/physics.py; the run says which)."""
+    auto: Warp on a GPU where warp-lang imports, MJX elsewhere (gpu_sac/envs/physics.py; the run says which)."""
     warp_graph_mode: Literal["auto", "warp", "staged", "staged_ex", "jax", "none"] = option("auto")
     """MuJoCo Warp's CUDA-graph mode on a GPU (warp.JaxCallableGraphMode): auto is staged (WARP_STAGED): XLA
     moves a donated scan's buffers, and GraphMode.WARP would capture a new graph for each new set of
-    addresses (envs/physics.py). Ignored on a CPU and by MJX."""
+    addresses (gpu_sac/envs/physics.py). Ignored on a CPU and by MJX."""
     domain_randomization: bool = option(False, FLAG)
     """Playground locomotion envs: each episode in a model drawn by Playground's domain randomizer for
-    the env (floor and joint friction, masses, ...; envs/domain_randomization.py)."""
+    the env (floor and joint friction, masses, ...; gpu_sac/envs/domain_randomization.py)."""
     mass_scale: float = option(1.0, POSITIVE)
     """Changed dynamics (Brax envs): every body's mass and inertia times this."""
     friction_scale: float = option(1.0, POSITIVE)
@@ -305,7 +305,7 @@ class SACConfig:
         _check_env_name(self.env)
         if not isinstance(self.preset, str) or self.preset not in PRESETS:
             _fail("preset", self.preset, f"must be one of {', '.join(map(repr, PRESETS))}")
-        import envs
+        from gpu_sac import envs
 
         for name in SEED_DEFAULTS:
             object.__setattr__(self, name, _plain(getattr(self, name)))
@@ -441,7 +441,7 @@ FIELD_CHECKS: Mapping[str, Check] = MappingProxyType(_field_checks())
 
 
 def _check_env_name(name: Any) -> None:
-    import envs  # local: envs imports brax/playground lazily, and gpu_sac must import fast
+    from gpu_sac import envs  # local: envs imports brax/playground lazily, and gpu_sac must import fast
 
     if not isinstance(name, str) or name not in envs.names():
         raise ConfigError(
@@ -520,7 +520,7 @@ def _check_relations(c: SACConfig) -> None:
 
 def _check_env_options(c: SACConfig) -> None:
     """An env option set away from its default must be one that the env's family takes."""
-    import envs
+    from gpu_sac import envs
 
     takes = envs.spec(c.env).options
     for name in ("mass_scale", "friction_scale", "actuator_scale"):
@@ -556,10 +556,10 @@ def _check_compact_replay(c: SACConfig) -> None:
 
 def _check_her(c: SACConfig) -> None:
     """Hindsight relabelling needs a goal env, one-step transitions, uniform replay, one device, and a
-    ring that keeps each env's episodes whole (see gpu_sac/her.py)."""
+    ring that keeps each env's episodes whole (see gpu_sac/replay/her.py)."""
     if c.her == "off":
         return
-    import envs
+    from gpu_sac import envs
 
     spec = envs.spec(c.env)
     if not spec.goal and spec.family != "custom":
@@ -586,7 +586,7 @@ def _check_devices(c: SACConfig) -> None:
     if D == 1:
         return
     if c.playground_impl == "warp":
-        # MuJoCo Warp keeps contact buffers shared by all the worlds of a call (envs/physics.py), which the
+        # MuJoCo Warp keeps contact buffers shared by all the worlds of a call (gpu_sac/envs/physics.py), which the
         # mesh's per-device split of the env states has no place for; and its WARP_STAGED graphs fail under
         # sharding (mujoco#3191). playground_impl='auto' takes MJX on several devices.
         _fail("playground_impl", c.playground_impl, f"must be 'jax' or 'auto' with num_devices={D} (MuJoCo Warp "

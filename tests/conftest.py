@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import tempfile
 
-# Runs through run_experiment turn JAX's persistent compilation cache on (gpu_sac.compile_cache):
+# Runs through run_experiment turn JAX's persistent compilation cache on (gpu_sac.run.compile_cache):
 # the suite's go to a folder of its own, not the user's ~/.cache (set before jax is imported).
 os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", tempfile.mkdtemp(prefix="gpu_sac_tests_xla_"))
 
@@ -34,10 +34,10 @@ def tiny_config(**overrides) -> SACConfig:
 
 
 def random_batch(key: int, size: int, obs_dim: int, act_dim: int, discount: float = 0.99):
-    """A Transition of `size` random rows (gpu_sac.transition.random_transitions from PRNGKey(key))."""
+    """A Transition of `size` random rows (gpu_sac.replay.transition.random_transitions from PRNGKey(key))."""
     import jax
 
-    from gpu_sac.transition import random_transitions
+    from gpu_sac.replay.transition import random_transitions
 
     return random_transitions(jax.random.PRNGKey(key), size, obs_dim, act_dim, discount)
 

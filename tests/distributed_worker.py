@@ -15,7 +15,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from gpu_sac import distributed  # noqa: E402
+from gpu_sac.run import distributed  # noqa: E402
 
 
 def tiny_config(chunks: int = 3):

@@ -9,8 +9,8 @@ import jax.numpy as jnp
 import numpy as np
 from conftest import tiny_config
 
-from gpu_sac.networks import Actor, make_networks, sample_action, scale_action, squashed_log_prob
-from gpu_sac.policy import PolicyParams, make_act
+from gpu_sac.agent.networks import Actor, make_networks, sample_action, scale_action, squashed_log_prob
+from gpu_sac.agent.policy import PolicyParams, make_act
 
 
 def reference_log_prob(u: np.ndarray, mean: np.ndarray, log_std: np.ndarray) -> np.ndarray:

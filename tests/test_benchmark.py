@@ -49,7 +49,7 @@ def test_brax_replay_stores_the_observation_twice_and_ours_is_no_larger():
 
 
 def test_raw_sim_steps_every_env_for_the_chunk_length():
-    import envs
+    from gpu_sac import envs
 
     env = envs.make("pendulum")
     init, run = raw_sim.make_raw_sim(env, num_envs=3, length=5)
@@ -110,8 +110,7 @@ def test_warmup_skips_every_chunk_that_filled_the_buffer():
 
 
 def test_brax_sac_runs_on_current_jax_with_the_stand_in():
-    import envs
-    from gpu_sac import SACConfig
+    from gpu_sac import SACConfig, envs
 
     config = SACConfig(env="pendulum", num_envs=4, hidden_sizes=(16, 16), batch_size=16, buffer_size=512,
                        min_replay_size=32, start_steps=32, total_steps=256, steps_per_chunk=64, eval_episodes=0,
@@ -218,8 +217,7 @@ def test_smoke_preset_writes_a_complete_record_per_measurement(tmp_path):
 def test_brax_sac_runs_on_a_playground_env():
     """Playground envs take Playground's wrapper for Brax training, and a Playground-shaped stub for
     the evaluation (the GPU preset's CheetahRun and HumanoidWalk go this way)."""
-    import envs
-    from gpu_sac import SACConfig
+    from gpu_sac import SACConfig, envs
 
     config = SACConfig(env="CartpoleBalance", num_envs=4, hidden_sizes=(16, 16), batch_size=16, buffer_size=512,
                        min_replay_size=32, start_steps=32, total_steps=256, steps_per_chunk=64, eval_episodes=0,

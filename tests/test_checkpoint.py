@@ -18,9 +18,9 @@ import pytest
 from conftest import tiny_config
 
 from gpu_sac import RunOptions, resume_experiment, run_experiment
-from gpu_sac import checkpoint as ckpt
 from gpu_sac.config import ConfigError
-from gpu_sac.train import build, seed_keys
+from gpu_sac.store import checkpoint as ckpt
+from gpu_sac.training.train import build, seed_keys
 
 ROOT = Path(__file__).resolve().parent.parent
 QUIET = RunOptions(progress="none", video=False, tensorboard=False)
@@ -106,7 +106,7 @@ def test_resume_is_bitwise_the_uninterrupted_run(tmp_path):
     assert_trees_equal(resumed.result.state.agent, whole.result.state.agent)
     assert_trees_equal(resumed.result.state, whole.result.state)
     # The run directory's metrics file has each chunk once, and the same figures.
-    from gpu_sac.run_dir import read_metrics
+    from gpu_sac.store.run_dir import read_metrics
 
     assert same_records(read_metrics(tmp_path / "split"), whole.history)
     assert (tmp_path / "split" / "tb").is_dir()
@@ -193,7 +193,7 @@ def test_sigkill_during_saves_leaves_a_loadable_checkpoint_and_resume_is_exact(t
     done = subprocess.run(_train_cmd(whole, *big, "--checkpoint-every", str(128 * 40)), env=env,
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
-    from gpu_sac.run_dir import read_metrics
+    from gpu_sac.store.run_dir import read_metrics
 
     assert same_records(read_metrics(run_dir), read_metrics(whole))
     a = ckpt.restore(checkpoints, program)

@@ -14,11 +14,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import envs
-from gpu_sac import SACConfig
-from gpu_sac import checkpoint as ckpt
+from gpu_sac import SACConfig, envs
 from gpu_sac.cli import EXIT_DIVERGED, EXIT_INTERRUPTED, EXIT_MEMORY, EXIT_USAGE, parse_train_args, train_main
-from gpu_sac.run_dir import read_config, read_metrics
+from gpu_sac.store import checkpoint as ckpt
+from gpu_sac.store.run_dir import read_config, read_metrics
 
 ROOT = Path(__file__).resolve().parent.parent
 TINY = ["--env", "pendulum", "--num-envs", "4", "--steps-per-chunk", "128", "--hidden-sizes", "32", "32",
@@ -313,7 +312,7 @@ def test_one_program_per_run(monkeypatch, tmp_path):
 
     from gpu_sac import RunOptions, run_experiment
 
-    train_module = importlib.import_module("gpu_sac.train")
+    train_module = importlib.import_module("gpu_sac.training.train")
     built = []
     real_build = train_module.build
     monkeypatch.setattr(train_module, "build", lambda *args, **kwargs: built.append(1) or real_build(*args, **kwargs))
@@ -326,8 +325,8 @@ def test_one_program_per_run(monkeypatch, tmp_path):
 def test_tensorboard_tags_come_from_the_metrics_table(tmp_path):
     from types import SimpleNamespace
 
-    from gpu_sac.metrics import METRICS
-    from gpu_sac.tensorboard_log import TensorBoard
+    from gpu_sac.outputs.tensorboard_log import TensorBoard
+    from gpu_sac.training.metrics import METRICS
 
     tb = TensorBoard(tmp_path / "tb")
     tb.writer.close()

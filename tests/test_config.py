@@ -15,7 +15,7 @@ from conftest import tiny_config
 
 from gpu_sac import ConfigError, MemoryBudgetError, SACConfig, train
 from gpu_sac.config import SEED_DEFAULTS
-from gpu_sac.memory import check_fits
+from gpu_sac.training.memory import check_fits
 
 
 def test_seed_defaults():
@@ -117,9 +117,9 @@ def test_the_memory_check_counts_the_weights_of_the_run_s_own_networks():
     check counts those of the networks the run builds, not of networks that read everything."""
     import jax
 
-    from gpu_sac.learner import init_agent
-    from gpu_sac.memory import state_bytes
-    from gpu_sac.networks import make_networks
+    from gpu_sac.agent.learner import init_agent
+    from gpu_sac.agent.networks import make_networks
+    from gpu_sac.training.memory import state_bytes
 
     c, obs_dim = tiny_config(), 40
     layout = dataclasses.make_dataclass("Layout", ["actor", "critic"])((0, 10), None)
@@ -262,8 +262,8 @@ def test_arrays_are_refused_naming_the_field(field):
 def test_the_memory_check_counts_every_array_a_run_makes():
     """The n-step window, the training and evaluation envs' states, the networks and optimiser states,
     the batches and the replay: each counted, and named when it is the part that does not fit."""
-    import envs
-    from gpu_sac.memory import PARTS, state_bytes
+    from gpu_sac import envs
+    from gpu_sac.training.memory import PARTS, state_bytes
 
     c = tiny_config(n_step=5, eval_episodes=7)
     env = envs.make_env(c)

@@ -84,7 +84,7 @@ def test_history_digest_leaves_out_the_clock_and_keeps_nan():
 
 
 def test_clock_fields_are_every_metric_that_reads_the_clock():
-    from gpu_sac.metrics import METRICS
+    from gpu_sac.training.metrics import METRICS
 
     assert {m.name for m in METRICS if "second" in m.meaning} == set(digests.CLOCK_FIELDS)
 

@@ -1,4 +1,4 @@
-"""Two processes, one run (gpu_sac.distributed): jax.distributed on localhost, 2 forced CPU devices per
+"""Two processes, one run (gpu_sac.run.distributed): jax.distributed on localhost, 2 forced CPU devices per
 process, 4 in the mesh. Every process is a subprocess started here, with a timeout and a kill at the end."""
 
 from __future__ import annotations

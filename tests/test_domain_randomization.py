@@ -1,4 +1,4 @@
-"""Playground's domain randomisation, drawn per episode (envs/domain_randomization.py): on a pure-JAX stand-in
+"""Playground's domain randomisation, drawn per episode (gpu_sac/envs/domain_randomization.py): on a pure-JAX stand-in
 for a Playground env (fast), through the config, and on Go1 itself (slow)."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from flax import struct
 
-from envs.domain_randomization import INFO_KEY, RandomizedEnv
+from gpu_sac.envs.domain_randomization import INFO_KEY, RandomizedEnv
 
 
 @struct.dataclass
@@ -75,7 +75,7 @@ def test_domain_randomization_is_refused_for_envs_without_it():
 
 @pytest.mark.slow
 def test_go1_envs_each_draw_their_floor_friction():
-    import envs
+    from gpu_sac import envs
 
     env = envs.make("Go1JoystickFlatTerrain", domain_randomization=True)
     state = jax.jit(jax.vmap(env.reset))(jax.random.split(jax.random.PRNGKey(0), 2))

@@ -6,8 +6,7 @@ import jax
 import numpy as np
 import pytest
 
-import envs
-from gpu_sac import ConfigError, SACConfig
+from gpu_sac import ConfigError, SACConfig, envs
 from gpu_sac.cli import parse_train_args
 
 
@@ -54,7 +53,7 @@ def test_a_heavier_cheetah_moves_differently():
 def test_a_checkpoint_from_before_these_fields_still_resumes():
     """A config saved before a field existed ran with its default: resuming it with the default is fine,
     with another value it is refused."""
-    from gpu_sac.checkpoint import ConfigMismatch, check_config
+    from gpu_sac.store.checkpoint import ConfigMismatch, check_config
 
     config = SACConfig(env="halfcheetah")
     saved = {k: v for k, v in config.to_dict().items() if k not in ("mass_scale", "friction_scale", "actuator_scale")}

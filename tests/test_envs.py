@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from conftest import tiny_config
 
-import envs
-from envs.pendulum import Pendulum, State
+from gpu_sac import envs
+from gpu_sac.envs.pendulum import Pendulum, State
 
 
 def test_pendulum_matches_gymnasium_step_for_step():

@@ -9,8 +9,9 @@ import numpy as np
 from conftest import tiny_config
 from flax import struct
 
-from gpu_sac import replay, rollout
-from gpu_sac.train import build, seed_keys
+from gpu_sac import replay
+from gpu_sac.training import rollout
+from gpu_sac.training.train import build, seed_keys
 
 
 @struct.dataclass

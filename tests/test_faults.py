@@ -19,10 +19,10 @@ from conftest import tiny_config
 from test_checkpoint import assert_trees_equal
 
 from gpu_sac import RunOptions, run_experiment
-from gpu_sac import checkpoint as ckpt
-from gpu_sac import run_dir as rd
 from gpu_sac.cli import EXIT_DISK, EXIT_USAGE, train_main
-from gpu_sac.train import build
+from gpu_sac.store import checkpoint as ckpt
+from gpu_sac.store import run_dir as rd
+from gpu_sac.training.train import build
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG = dict(total_steps=512)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from gpu_sac.video import choose_gl, gl_library_loads
+from gpu_sac.outputs.video import choose_gl, gl_library_loads
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -65,7 +65,7 @@ def test_the_library_check_loads_the_library():
 
 # Renders one frame of a one-geom model, or prints the one line of VideoUnsupported it raises.
 RENDER_ONE_FRAME = (
-    "from gpu_sac.video import VideoUnsupported, render\n"
+    "from gpu_sac.outputs.video import VideoUnsupported, render\n"
     "class Env: mj_model = mujoco.MjModel.from_xml_string('<mujoco><worldbody><geom size=\".1\"/>"
     "</worldbody></mujoco>')\n"
     "try:\n"
@@ -90,7 +90,7 @@ def test_import_sets_no_backend_when_no_gl_library_loads_and_mujoco_still_import
 
 
 def test_a_users_mujoco_gl_is_kept_and_a_missing_library_named():
-    done = python("import os, gpu_sac.video as v; print(v.setup_gl(), os.environ['MUJOCO_GL'])",
+    done = python("import os, gpu_sac.outputs.video as v; print(v.setup_gl(), os.environ['MUJOCO_GL'])",
                   MUJOCO_GL="osmesa")
     assert done.stdout.strip().splitlines()[-1] == "osmesa osmesa"
     assert "MUJOCO_GL=osmesa is set but libOSMesa cannot be loaded" in done.stderr

@@ -4,7 +4,6 @@ ring, the config's checks, success rate in evaluation, resume, and learning on p
 from __future__ import annotations
 
 import dataclasses
-from types import SimpleNamespace
 
 import jax
 import jax.numpy as jnp
@@ -12,13 +11,12 @@ import numpy as np
 import pytest
 from conftest import tiny_config
 
-import envs
-from envs.goal import GoalSpec, flat_obs, flatten, sparse_reward, split_obs
-from gpu_sac import RunOptions, resume_experiment, run_experiment
+from gpu_sac import RunOptions, envs, resume_experiment, run_experiment
 from gpu_sac.config import ConfigError, SACConfig
-from gpu_sac.her import her_replay, relabel_count
+from gpu_sac.envs.goal import GoalSpec, flat_obs, flatten, sparse_reward, split_obs
 from gpu_sac.replay import Transition
-from gpu_sac.train import build, seed_keys, train
+from gpu_sac.replay.her import her_replay, relabel_count
+from gpu_sac.training.train import build, seed_keys, train
 
 # ------------------------------------------------------------------------- relabelling, brute force
 
@@ -29,8 +27,9 @@ SCALE = 3.0
 SPEC = GoalSpec(1, 2, lambda achieved, desired: sparse_reward(achieved, desired, 0.5))
 
 
-def _config(strategy: str, k: int = 4) -> SimpleNamespace:
-    return SimpleNamespace(num_envs=N, episode_length=L, her=strategy, her_k=k, reward_scale=SCALE)
+def _her(strategy: str, k: int = 4) -> dict:
+    """her_replay's options for N envs, episodes of L steps."""
+    return dict(envs=N, episode_length=L, strategy=strategy, k=k, reward_scale=SCALE)
 
 
 def _fill(replay, vector_steps: int, seed: int = 0):
@@ -76,7 +75,7 @@ def _allowed(rows: dict[int, tuple[int, int]], row: int, strategy: str) -> set[t
 @pytest.mark.parametrize("strategy", ["future", "final", "episode"])
 @pytest.mark.parametrize("vector_steps", [5, 23])  # the ring not yet full; wrapped several times
 def test_relabelled_goals_are_exactly_those_the_brute_force_allows(strategy, vector_steps):
-    replay = her_replay(CAPACITY, OBS, 1, SPEC, _config(strategy))
+    replay = her_replay(CAPACITY, OBS, 1, SPEC, **_her(strategy))
     buffer, rows = _fill(replay, vector_steps)
     batch, index, weight = jax.jit(replay.sample, static_argnums=2)(buffer, jax.random.PRNGKey(1), (4000, 5))
     batch, index = jax.tree.map(np.asarray, batch), np.asarray(index)
@@ -105,7 +104,7 @@ def test_relabelled_goals_are_exactly_those_the_brute_force_allows(strategy, vec
 
 
 def test_the_stored_reward_is_kept_for_real_goals_and_both_rewards_occur():
-    replay = her_replay(CAPACITY, OBS, 1, SPEC, _config("future", k=1))
+    replay = her_replay(CAPACITY, OBS, 1, SPEC, **_her("future", k=1))
     buffer, _ = _fill(replay, 23)
     batch, _, _ = replay.sample(buffer, jax.random.PRNGKey(0), (500, 4))  # k = 1: half relabelled
     reward = np.asarray(batch.reward)
@@ -114,7 +113,7 @@ def test_the_stored_reward_is_kept_for_real_goals_and_both_rewards_occur():
 
 
 def test_bytes_per_transition_counts_the_episode_index():
-    replay = her_replay(CAPACITY, OBS, 1, SPEC, _config("future"))
+    replay = her_replay(CAPACITY, OBS, 1, SPEC, **_her("future"))
     held = sum(x.nbytes for x in jax.tree.leaves(replay.init()))
     scalars = 2 * 4 + N * 4  # insert_pos, size; each env's open step
     assert held == CAPACITY * replay.bytes_per_transition + scalars
@@ -122,9 +121,9 @@ def test_bytes_per_transition_counts_the_episode_index():
 
 def test_her_replay_refuses_a_ring_that_cannot_hold_episodes():
     with pytest.raises(ValueError, match="multiple of num_envs=2"):
-        her_replay(7, OBS, 1, SPEC, _config("future"))
+        her_replay(7, OBS, 1, SPEC, **_her("future"))
     with pytest.raises(ValueError, match=">= num_envs·episode_length=8"):
-        her_replay(6, OBS, 1, SPEC, _config("future"))
+        her_replay(6, OBS, 1, SPEC, **_her("future"))
 
 
 # ----------------------------------------------------------------------------------- goal envs
@@ -158,7 +157,7 @@ def test_flatten_refuses_an_env_without_goal_observations():
     with pytest.raises(ValueError, match="not a goal env"):
         flatten(envs.make("pendulum"))
     dict_env = envs.reach.PointReach()
-    with pytest.raises(ValueError, match="envs.goal.flatten"):
+    with pytest.raises(ValueError, match="gpu_sac.envs.goal.flatten"):
         envs.check_env(dict_env)
 
 
@@ -232,14 +231,14 @@ def test_her_run_resumes_bitwise(tmp_path):
         assert np.asarray(a).tobytes() == np.asarray(b).tobytes()
     assert resumed.history[-1]["eval_success"] == whole.history[-1]["eval_success"]
     # The run directory's plot has the success rate beside the return.
-    from gpu_sac.plot import load_groups
+    from gpu_sac.outputs.plot import load_groups
 
     (group,) = load_groups([tmp_path / "split"])
     assert group["success"].shape == (1, 2) and group["returns"].shape == (1, 2)
 
 
 def test_init_buffer_refuses_a_buffer_of_another_replay_variant(tmp_path):
-    from gpu_sac.transfer import InitFrom, TransferError
+    from gpu_sac.store.transfer import InitFrom, TransferError
 
     quiet = RunOptions(progress="none", video=False, tensorboard=False, run_dir=str(tmp_path / "plain"))
     run_experiment(her_config(total_steps=200, her="off"), quiet)

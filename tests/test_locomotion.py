@@ -21,9 +21,9 @@ import numpy as np
 import pytest
 from flax import struct
 
-import envs
-from envs import dict_obs, locomotion, menagerie
-from envs.dict_obs import FlatDictEnv, ObsLayout, obs_layout
+from gpu_sac import envs
+from gpu_sac.envs import dict_obs, locomotion, menagerie
+from gpu_sac.envs.dict_obs import FlatDictEnv, ObsLayout, obs_layout
 
 # ------------------------------------------------------------------------------------------- names
 
@@ -203,7 +203,7 @@ def test_a_failed_go1_fetch_names_what_is_missing_and_the_command(offline, monke
 
     monkeypatch.setattr(menagerie, "download_wheel", no_pypi)
     with pytest.raises(RuntimeError, match=r"Go1Handstand needs MuJoCo Menagerie's unitree_go1 meshes in .*"
-                                           r"unitree_go1/assets.*no network.*python -m envs.menagerie"):
+                                           r"unitree_go1/assets.*no network.*python -m gpu_sac.envs.menagerie"):
         envs.make("Go1Handstand")
 
 
@@ -281,7 +281,7 @@ def test_flat_dict_env_stores_state_once_only_where_privileged_state_begins_with
 
 
 def test_flatten_refuses_flat_or_other_observations():
-    from envs.pendulum import Pendulum
+    from gpu_sac.envs.pendulum import Pendulum
 
     with pytest.raises(ValueError, match="does not observe a dict with keys state, privileged_state"):
         FlatDictEnv(Pendulum())
@@ -290,7 +290,7 @@ def test_flatten_refuses_flat_or_other_observations():
 
 
 def test_check_env_points_dict_observations_at_dict_obs_flatten():
-    with pytest.raises(ValueError, match=r"envs.dict_obs.flatten\(env\)"):
+    with pytest.raises(ValueError, match=r"gpu_sac.envs.dict_obs.flatten\(env\)"):
         envs.check_env(_DictEnvWithSize("prefix"))
 
 
@@ -354,7 +354,7 @@ def test_go1_and_g1_train_a_tiny_chunk_with_the_recipe_and_an_asymmetric_actor(n
     """train() on the env under its preset's recipe (C51 critics, bf16, AdamW, compact replay; CPU-sized),
     the actor reading `state`, the critics `privileged_state`; the exported policy acts on the flat obs."""
     from gpu_sac import SACConfig, load_policy
-    from gpu_sac.experiment import RunOptions, run_experiment
+    from gpu_sac.run.experiment import RunOptions, run_experiment
 
     n, m, act = EXPECTED[name]
     config = SACConfig(env=name, **TINY_RUN)

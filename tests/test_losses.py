@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 from conftest import random_batch, tiny_config
 
-from gpu_sac.learner import AgentState, init_agent, make_update, polyak, target_entropy
-from gpu_sac.losses import actor_loss, alpha_loss, critic_loss
-from gpu_sac.networks import make_networks
+from gpu_sac.agent.learner import AgentState, init_agent, make_update, polyak, target_entropy
+from gpu_sac.agent.losses import actor_loss, alpha_loss, critic_loss
+from gpu_sac.agent.networks import make_networks
 from gpu_sac.replay import Transition
 
 OBS, ACT, B = 3, 2, 16
@@ -83,7 +83,7 @@ def test_target_uses_min_of_target_critics_and_fresh_next_action():
                          jnp.ones(B), key)
     # Recompute the target by hand: a' from the current actor with the same key, min over target critics.
     mean, log_std = nets.actor_apply(agent.actor_params, b.next_obs)
-    from gpu_sac.networks import sample_action
+    from gpu_sac.agent.networks import sample_action
 
     next_a, next_logp = sample_action(mean, log_std, key)
     q_next = nets.critic_apply(agent.target_critic_params, b.next_obs, next_a)  # (2, B)

@@ -1,4 +1,4 @@
-"""Runs over a mesh of devices (gpu_sac.mesh), on 4 forced CPU devices.
+"""Runs over a mesh of devices (gpu_sac.training.mesh), on 4 forced CPU devices.
 
 JAX fixes its device count when it starts, so these tests need
 XLA_FLAGS=--xla_force_host_platform_device_count=4 before it does: test_mesh_subprocess.py runs this
@@ -16,11 +16,21 @@ import pytest
 from conftest import tiny_config
 from jax.sharding import PartitionSpec as P
 
-from gpu_sac import SACConfig, checkpoint, mesh, replay, train
-from gpu_sac.learner import apply_gradients, init_agent, make_optimizers, make_total_loss, make_update, polyak
-from gpu_sac.networks import make_networks
+from gpu_sac import SACConfig, replay
+from gpu_sac.agent.learner import (
+    apply_gradients,
+    init_agent,
+    make_optimizers,
+    make_total_loss,
+    make_update,
+    polyak,
+    temperature,
+)
+from gpu_sac.agent.networks import make_networks
 from gpu_sac.replay import Transition
-from gpu_sac.train import build, seed_keys
+from gpu_sac.store import checkpoint
+from gpu_sac.training import mesh, train
+from gpu_sac.training.train import build, seed_keys
 
 pytestmark = pytest.mark.skipif(jax.device_count() < 4, reason="needs 4 devices: run by test_mesh_subprocess.py")
 
@@ -32,7 +42,7 @@ def leaves_equal(a, b) -> None:
 
 def host_state(program, state):
     """The state in the one-device layout, as numpy."""
-    return mesh.single_state(jax.device_get(state), program.config)
+    return mesh.single_state(jax.device_get(state), program.layout)
 
 
 def leaves_close(a, b) -> None:
@@ -104,7 +114,7 @@ def test_sharded_update_applies_the_mean_of_the_devices_gradients():
                                             jax.tree.map(lambda x, d=d: x[d * 16:(d + 1) * 16], batch),
                                             weight[:16], jax.random.fold_in(key, d))[0] for d in range(4)]
     mean_grad = jax.tree.map(lambda *g: sum(g) / 4, *grads)
-    want = apply_gradients(config, make_optimizers(config), agent, mean_grad)
+    want = apply_gradients(make_optimizers(config), agent, mean_grad, temperature(config))
     want = want.replace(target_critic_params=polyak(want.critic_params, agent.target_critic_params, config.tau))
     for a, b in zip(jax.tree.leaves(new), jax.tree.leaves(want), strict=True):
         np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-5, atol=1e-6)
@@ -189,7 +199,7 @@ def test_checkpoint_restores_on_another_device_count(tmp_path, saved_on, restore
 
 def test_memory_check_counts_one_device_share():
     """The memory check sizes each device's share, times the CPU devices that share the host's RAM."""
-    from gpu_sac import memory
+    from gpu_sac.training import memory
 
     config = tiny_config(buffer_size=1_000_000, min_replay_size=64, num_envs=8)
     one = memory.state_bytes(config, 3, 1)

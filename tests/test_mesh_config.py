@@ -8,8 +8,8 @@ from conftest import tiny_config
 
 from gpu_sac import ConfigError
 from gpu_sac.cli import EXIT_USAGE, train_main
-from gpu_sac.distributed import ClusterOptions, check
-from gpu_sac.train import build
+from gpu_sac.run.distributed import ClusterOptions, check
+from gpu_sac.training.train import build
 
 
 @pytest.mark.parametrize(("fields", "message"), [

@@ -10,9 +10,9 @@ import pytest
 from conftest import tiny_config
 from test_episodes import CounterEnv
 
-from gpu_sac import nstep, replay
-from gpu_sac.replay import Transition
-from gpu_sac.train import build, seed_keys
+from gpu_sac import replay
+from gpu_sac.replay import Transition, nstep
+from gpu_sac.training.train import build, seed_keys
 
 GAMMA = 0.9
 

@@ -20,12 +20,13 @@ from conftest import tiny_config
 onnx = pytest.importorskip("onnx", reason="the onnx extra is not installed: pip install -e '.[onnx]'")
 pytest.importorskip("onnxruntime", reason="the onnx extra is not installed: pip install -e '.[onnx]'")
 
-from envs.dict_obs import ObsLayout  # noqa: E402
-from gpu_sac import RunOptions, load_policy, normalizer, run_experiment  # noqa: E402
+from gpu_sac import RunOptions, load_policy, run_experiment  # noqa: E402
+from gpu_sac.agent import normalizer  # noqa: E402
+from gpu_sac.agent.networks import make_networks  # noqa: E402
 from gpu_sac.cli import export_onnx_main  # noqa: E402
-from gpu_sac.export import export_policy  # noqa: E402
-from gpu_sac.networks import make_networks  # noqa: E402
-from gpu_sac.onnx_export import OnnxExportError, export_onnx, policy_model, run_onnx  # noqa: E402
+from gpu_sac.envs.dict_obs import ObsLayout  # noqa: E402
+from gpu_sac.outputs.export import export_policy  # noqa: E402
+from gpu_sac.outputs.onnx_export import OnnxExportError, export_onnx, policy_model, run_onnx  # noqa: E402
 
 TOLERANCE = 1e-5  # absolute, on actions within bounds of width up to 3
 OBS_DIM, ACT_DIM, ACTOR_COLS = 10, 3, (0, 4)
@@ -161,7 +162,7 @@ def test_each_agent_of_a_multi_seed_policy_exports_on_its_own(tmp_path):
 
 
 def test_a_run_whose_policy_cannot_be_onnx_says_so_in_one_line(tmp_path):
-    from gpu_sac.experiment import _export_onnx
+    from gpu_sac.run.experiment import _export_onnx
 
     act = asymmetric_policy(tmp_path, "relu", False)
     agent = types.SimpleNamespace(actor_params=jax.tree.map(lambda x: x[None], act.params.actor_params),

@@ -10,8 +10,8 @@ import pytest
 
 from gpu_sac import SACConfig
 from gpu_sac.cli import plot_main
-from gpu_sac.plot import load_groups, plot_runs
-from gpu_sac.run_dir import append_metrics, write_config
+from gpu_sac.outputs.plot import load_groups, plot_runs
+from gpu_sac.store.run_dir import append_metrics, write_config
 
 
 def fake_run(path, seed, returns, num_seeds=1, **fields):

@@ -11,9 +11,9 @@ import pytest
 from conftest import tiny_config
 from flax import serialization
 
-from envs.pendulum import State  # a Brax-style state pytree: the PRNG key rides in pipeline_state
 from gpu_sac import load_policy, train
-from gpu_sac.export import export_policy
+from gpu_sac.envs.pendulum import State  # a Brax-style state pytree: the PRNG key rides in pipeline_state
+from gpu_sac.outputs.export import export_policy
 
 OFFSET = np.array([5.0, -3.0, 0.0], np.float32)
 SCALE = np.array([2.0, 0.5, 10.0], np.float32)

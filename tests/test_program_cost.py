@@ -9,7 +9,7 @@ import jax.numpy as jnp
 from conftest import tiny_config
 
 from experiments.program_cost import host_transfers, program_cost
-from gpu_sac.train import build, seed_keys
+from gpu_sac.training.train import build, seed_keys
 
 
 def cost(**overrides):

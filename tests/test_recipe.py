@@ -13,10 +13,11 @@ import numpy as np
 import pytest
 from conftest import random_batch, tiny_config
 
-from gpu_sac import ConfigError, SACConfig, distributional, train
-from gpu_sac.learner import apply_gradients, init_agent, make_optimizers, make_update
-from gpu_sac.losses import critic_loss
-from gpu_sac.networks import make_networks
+from gpu_sac import ConfigError, SACConfig, train
+from gpu_sac.agent import distributional
+from gpu_sac.agent.learner import apply_gradients, init_agent, make_optimizers, make_update, temperature
+from gpu_sac.agent.losses import critic_loss
+from gpu_sac.agent.networks import make_networks
 from gpu_sac.replay import Transition
 
 OBS, ACT, B = 5, 2, 16
@@ -159,14 +160,14 @@ def test_bfloat16_computes_hidden_layers_in_bf16_with_float32_parameters_and_out
 def test_weight_decay_is_adamw_on_the_networks_and_never_on_log_alpha():
     config, nets, agent = setup(weight_decay=0.5, actor_lr=0.1, critic_lr=0.1, alpha_lr=0.1)
     zero = jax.tree.map(jnp.zeros_like, (agent.actor_params, agent.critic_params, agent.log_alpha))
-    new = apply_gradients(config, make_optimizers(config), agent, zero)
+    new = apply_gradients(make_optimizers(config), agent, zero, temperature(config))
     # With a zero gradient Adam moves nothing; AdamW shrinks every weight by lr·wd = 5 %.
     for old, got in zip(jax.tree.leaves((agent.actor_params, agent.critic_params)),
                         jax.tree.leaves((new.actor_params, new.critic_params)), strict=True):
         np.testing.assert_allclose(np.asarray(got), 0.95 * np.asarray(old), rtol=1e-6, atol=1e-7)
     assert float(new.log_alpha) == float(agent.log_alpha)
     plain_config, _, plain_agent = setup(weight_decay=0.0, actor_lr=0.1, critic_lr=0.1)
-    plain = apply_gradients(plain_config, make_optimizers(plain_config), plain_agent, zero)
+    plain = apply_gradients(make_optimizers(plain_config), plain_agent, zero, temperature(plain_config))
     for old, got in zip(jax.tree.leaves(plain_agent.actor_params), jax.tree.leaves(plain.actor_params), strict=True):
         np.testing.assert_array_equal(np.asarray(got), np.asarray(old))
 

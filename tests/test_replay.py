@@ -12,7 +12,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from gpu_sac import replay, transition
+from gpu_sac import replay
+from gpu_sac.replay import transition
 
 OBS, ACT = 3, 2
 
@@ -325,7 +326,7 @@ def _compact_and_plain(envs=3, capacity=12, episode_length=4, obs_dim=5, act_dim
     """Both layouts fed the same vectorised steps of `envs` envs (episodes ended by truncation at
     episode_length, and by random terminations), with each env's obs continuing into its next step
     except after an end (a reset obs)."""
-    from gpu_sac import compact_replay
+    from gpu_sac.replay import compact as compact_replay
 
     rng = np.random.default_rng(seed)
     compact = compact_replay.compact(capacity, obs_dim, act_dim, envs, episode_length)
@@ -356,7 +357,7 @@ def test_compact_layout_gives_the_plain_layouts_transitions_with_each_obs_stored
     in yet) is the plain ring's row, next_obs included: the true final obs after a truncation; after a
     termination the discount is 0, so next_obs is never read and only the rest must match. The ring has
     wrapped (9 steps of 3 envs into 12 rows)."""
-    from gpu_sac import compact_replay
+    from gpu_sac.replay import compact as compact_replay
 
     envs = 3
     compact, plain, cb, pb = _compact_and_plain(seed=seed)
@@ -383,7 +384,7 @@ def test_compact_layout_bytes_per_transition_is_at_most_055_of_braxs_for_a_human
     (244, 17). (DM Control's HumanoidWalk, 67 obs and 21 actions, comes to 0.58x: its action and scalars
     weigh more beside a small observation.)"""
     from experiments.brax_sac_compat import brax_bytes_per_transition
-    from gpu_sac import compact_replay
+    from gpu_sac.replay import compact as compact_replay
 
     for obs_dim, act_dim in ((216, 29), (244, 17)):
         ours = compact_replay.bytes_per_transition(obs_dim, act_dim, 1000)
@@ -394,7 +395,7 @@ def test_compact_layout_bytes_per_transition_is_at_most_055_of_braxs_for_a_human
 @pytest.mark.parametrize("capacity", [16, 4000])
 def test_compact_bytes_per_transition_counts_what_the_buffer_holds(capacity):
     """Rows and the final-slot ring; only the N fixed extra slots and the scalars are left out."""
-    from gpu_sac import compact_replay
+    from gpu_sac.replay import compact as compact_replay
 
     envs, obs_dim, act_dim, length = 4, 7, 2, 50
     buffer = compact_replay.compact(capacity, obs_dim, act_dim, envs, length).init()

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from conftest import tiny_config
 
-from envs.pendulum import Pendulum
 from gpu_sac import SACConfig, TrainingDiverged, replay, train
-from gpu_sac.train import build, compile_stages, seed_keys
+from gpu_sac.envs.pendulum import Pendulum
+from gpu_sac.training.train import build, compile_stages, seed_keys
 
 
 def test_pendulum_learns_within_20k_steps():

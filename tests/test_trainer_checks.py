@@ -14,10 +14,10 @@ from conftest import tiny_config
 from test_episodes import CounterEnv
 
 from gpu_sac import replay
+from gpu_sac.agent.learner import init_agent
+from gpu_sac.agent.networks import make_networks
 from gpu_sac.config import MAX_COUNT, ConfigError
-from gpu_sac.learner import init_agent
-from gpu_sac.networks import make_networks
-from gpu_sac.train import build, make_learn, seed_keys
+from gpu_sac.training.train import build, make_learn, seed_keys
 
 SHAPE = re.compile(r"\w+\[[\d,]*\]")
 

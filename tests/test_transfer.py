@@ -1,4 +1,4 @@
-"""Starting a run from another run's parameters (gpu_sac.transfer)."""
+"""Starting a run from another run's parameters (gpu_sac.store.transfer)."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from conftest import tiny_config
 
 from gpu_sac import RunOptions, run_experiment
 from gpu_sac.cli import train_main
-from gpu_sac.train import build, seed_keys, train
-from gpu_sac.transfer import InitFrom, TransferError, apply
+from gpu_sac.store.transfer import InitFrom, TransferError, apply
+from gpu_sac.training.train import build, seed_keys, train
 
 
 @pytest.fixture(scope="module")

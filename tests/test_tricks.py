@@ -12,10 +12,11 @@ import optax
 import pytest
 from conftest import tiny_config
 
-from gpu_sac import normalizer, replay, train
-from gpu_sac.learner import _optimizer, init_agent, make_optimizers, make_update
-from gpu_sac.networks import make_networks
-from gpu_sac.train import build, seed_keys, select_seed
+from gpu_sac import replay, train
+from gpu_sac.agent import normalizer
+from gpu_sac.agent.learner import _optimizer, init_agent, make_optimizers, make_update
+from gpu_sac.agent.networks import make_networks
+from gpu_sac.training.train import build, seed_keys, select_seed
 
 SMALL = dict(total_steps=128, steps_per_chunk=128, hidden_sizes=(16, 16), eval_episodes=1)
 
@@ -206,7 +207,7 @@ def test_gradient_clipping_clips_the_global_norm_before_adam(which):
     for other in (numpy_adam(grads, lr), numpy_adam(grads, lr, max_norm=1.0, per_leaf=True)):
         assert max(np.abs(x - y).max() / lr for x, y in zip(got[2], other[2], strict=True)) > 0.05
     # Without the option, no clipping.
-    plain = _optimizer(tiny_config(), lr, horizon=1)
+    plain = _optimizer(lr, horizon=1, schedule="constant", max_grad_norm=None)
     state = plain.init(params)
     for g, e in zip(grads, numpy_adam(grads, lr), strict=True):
         updates, state = plain.update({"a": jnp.asarray(g[0], jnp.float32), "b": jnp.asarray(g[1], jnp.float32)},

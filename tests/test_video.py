@@ -11,9 +11,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-import envs
 import gpu_sac  # noqa: F401 - picks MuJoCo's GL backend before MuJoCo is imported
-from gpu_sac.video import (
+from gpu_sac import envs
+from gpu_sac.outputs.video import (
     GL_LIBRARIES,
     VideoUnsupported,
     evaluate_policy,
@@ -38,7 +38,7 @@ def test_renders_frames_of_a_real_mujoco_env(name):
     """A few frames of the env's own MjModel at different joint positions: images, not blanks, and
     they change with the state."""
     env = envs.make(name)
-    from gpu_sac.video import mj_model
+    from gpu_sac.outputs.video import mj_model
 
     model = mj_model(env)
     rng = np.random.default_rng(0)

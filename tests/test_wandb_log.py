@@ -23,10 +23,10 @@ pytest.importorskip("wandb", reason="the wandb extra is not installed: pip insta
 from wandb.proto import wandb_internal_pb2  # noqa: E402
 
 from gpu_sac import ConfigError, RunOptions, resume_experiment, run_experiment  # noqa: E402
-from gpu_sac import run_dir as rd  # noqa: E402
 from gpu_sac.cli import parse_train_args, train_main  # noqa: E402
-from gpu_sac.experiment import resolved_options  # noqa: E402
-from gpu_sac.wandb_log import ID_FILE  # noqa: E402
+from gpu_sac.outputs.wandb_log import ID_FILE  # noqa: E402
+from gpu_sac.run.experiment import resolved_options  # noqa: E402
+from gpu_sac.store import run_dir as rd  # noqa: E402
 
 BLOCK = 32 * 1024  # the framing of wandb's transaction log: LevelDB's log format in 32 KiB blocks
 FULL, FIRST, MIDDLE, LAST = 1, 2, 3, 4
@@ -166,9 +166,9 @@ def test_wandb_flags_parse_into_run_options():
 
 
 def test_a_missing_wandb_package_is_one_line_naming_the_extra(monkeypatch, tmp_path, capsys):
-    import gpu_sac.wandb_log
+    import gpu_sac.outputs.wandb_log
 
-    monkeypatch.setattr(gpu_sac.wandb_log, "available", lambda: False)
+    monkeypatch.setattr(gpu_sac.outputs.wandb_log, "available", lambda: False)
     with pytest.raises(ConfigError, match=r"pip install 'gpu_sac\[wandb\]'"):
         resolved_options(RunOptions(wandb_project="proj"))
     resolved_options(RunOptions())  # without a project nothing is needed
@@ -182,7 +182,7 @@ def test_a_missing_wandb_package_is_one_line_naming_the_extra(monkeypatch, tmp_p
 
 
 def test_disabled_mode_logs_nothing_and_still_keeps_the_run_id(tmp_path, monkeypatch):
-    from gpu_sac.wandb_log import WandB
+    from gpu_sac.outputs.wandb_log import WandB
 
     monkeypatch.setenv("WANDB_DIR", str(tmp_path / "wandb_dir"))
     tracker = WandB(tmp_path, {"env": "pendulum"}, "proj", mode="disabled")

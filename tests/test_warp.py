@@ -1,4 +1,4 @@
-"""MuJoCo Warp as the physics of Playground envs (envs/physics.py), on this CPU (Warp runs CPU devices too):
+"""MuJoCo Warp as the physics of Playground envs (gpu_sac/envs/physics.py), on this CPU (Warp runs CPU devices too):
 training through the README's command, agreement with MJX, fresh resets with Warp's shared contact
 buffers, grouped stepping, several seeds, exact resume, contact buffers sized from num_envs, and the
 choice of physics that `playground_impl="auto"` makes.
@@ -19,10 +19,10 @@ import numpy as np
 import pytest
 from test_checkpoint import QUIET, assert_trees_equal
 
-import envs
-from envs import physics
-from gpu_sac import SACConfig, resume_experiment, rollout, run_experiment
+from gpu_sac import SACConfig, envs, resume_experiment, run_experiment
 from gpu_sac.config import ConfigError
+from gpu_sac.envs import physics
+from gpu_sac.training import rollout
 
 pytest.importorskip("warp", reason="MuJoCo Warp needs the warp extra: pip install -e '.[warp]'")
 
@@ -42,7 +42,7 @@ def train_cli(env: str, run_dir: Path, *flags: str) -> subprocess.CompletedProce
 
 
 def finite_run(run_dir: Path) -> list[dict]:
-    from gpu_sac.run_dir import read_metrics
+    from gpu_sac.store.run_dir import read_metrics
 
     history = read_metrics(run_dir)
     assert history and history[-1]["updates"] > 0
@@ -192,7 +192,7 @@ def test_the_physics_benchmark_makes_each_case_on_its_physics_sized_for_its_larg
 def test_a_warp_episode_is_recorded_for_the_video_as_one_envs_trajectory():
     """The video path cuts env 0 out of the batch after taking its positions: Warp's shared contact
     buffers have no env axis (this failed with an IndexError before, and the run ended without a video)."""
-    from gpu_sac import video
+    from gpu_sac.outputs import video
 
     env = envs.make("CartpoleBalance", impl="warp", worlds=2)
     out = video.evaluate_policy(env, lambda obs: jnp.zeros((obs.shape[0], env.action_size)), episodes=2,
