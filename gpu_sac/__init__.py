@@ -23,11 +23,13 @@ _setup_gl()  # before anything imports MuJoCo
 from gpu_sac.config import ConfigError, SACConfig  # noqa: E402
 from gpu_sac.outputs.export import load_policy  # noqa: E402
 from gpu_sac.run.experiment import RunOptions, resume_experiment, run_experiment  # noqa: E402
+from gpu_sac.store.transfer import InitFrom  # noqa: E402
 from gpu_sac.training.memory import MemoryBudgetError  # noqa: E402
 from gpu_sac.training.train import TrainingDiverged, TrainResult, TrainState, train  # noqa: E402
 
 __all__ = [
     "ConfigError",
+    "InitFrom",
     "MemoryBudgetError",
     "RunOptions",
     "SACConfig",

@@ -5,7 +5,7 @@ first return on a small budget: ~50 s of halfcheetah's first two minutes on a 2-
 minutes for Playground's G1 on a GPU. A rerun of the same sizes and env (the same command again,
 another --seed or --total-steps, a resumed run) compiles the same programs; with the cache on, it
 loads them from disk instead (measured: halfcheetah's compiles 52 s -> 10 s on the CPU, the rest
-being tracing and lowering; tests/test_compile_cache.py counts the cache hits).
+being tracing and lowering; tests/run/test_compile_cache.py counts the cache hits).
 
 The cache is process-wide JAX state, so `train()` leaves it alone (the time-to-score runs, which
 call it, compile cold); `run_experiment` and so the CLI turn it on

@@ -1,7 +1,6 @@
 """Start a run from another run's learned parameters (fine-tuning, transfer to changed dynamics).
 
-    from gpu_sac import SACConfig, train
-    from gpu_sac.store.transfer import InitFrom
+    from gpu_sac import InitFrom, SACConfig, train
     train(config, init_from=InitFrom("runs/halfcheetah", parts=("actor", "critic", "target_critic")))
 
 The parts come from the source run's newest checkpoint; the others, the optimiser states and (unless

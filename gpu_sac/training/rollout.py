@@ -103,7 +103,7 @@ def batched_step(env: Any, group_size: int | None = None) -> Callable:
     1 100 in groups of 32 or as one batch. Our reading (not profiled further): MJX's solver is a
     while-loop that, vmapped, iterates until the slowest env of the batch converges, and XLA:CPU
     runs wide batches no faster per env; a GPU runs the batch in parallel, so there use one vmap.
-    Each env's transitions are the same either way (bitwise in tests/test_train.py's check).
+    Each env's transitions are the same either way (bitwise in tests/training/test_train.py's check).
     An env whose state has leaves shared by all worlds (MuJoCo Warp's, see `env_axes`) carries them
     from group to group rather than cutting them into groups.
     """

@@ -16,7 +16,7 @@ import numpy as np
 
 from experiments import digests
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def cli(*args):

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 ENV = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=2", JAX_PLATFORMS="cpu",
            PYTHONUNBUFFERED="1")
 TINY = ["--env", "pendulum", "--num-envs", "8", "--steps-per-chunk", "128", "--hidden-sizes", "32", "32",
@@ -56,7 +56,7 @@ def test_two_processes_train_one_agent(tmp_path):
     """Both processes end with the same parameters (each its own copy), and the run matches the same
     config on 4 devices of one process (to float32 rounding: gloo's all-reduce sums in another order)."""
     address = f"localhost:{port()}"
-    worker = ROOT / "tests" / "distributed_worker.py"
+    worker = ROOT / "tests" / "run" / "distributed_worker.py"
     procs = [start([sys.executable, str(worker), address.split(":")[1], str(i), str(tmp_path / "run")],
                    tmp_path / f"p{i}") for i in range(2)]
     codes = finish(procs, 300)
@@ -76,7 +76,7 @@ def test_two_processes_train_one_agent(tmp_path):
 
 
 SINGLE = """
-import sys; sys.path.insert(0, "tests")
+import sys; sys.path.insert(0, "tests/run")
 from distributed_worker import tiny_config
 from gpu_sac import train
 print(train(tiny_config()).history[-1]["eval_return"])

@@ -10,8 +10,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from conftest import tiny_config
-from test_episodes import CounterEnv
+from conftest import CounterEnv, tiny_config
 
 from gpu_sac import replay
 from gpu_sac.agent.learner import init_agent

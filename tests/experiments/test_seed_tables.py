@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # `experiments` is not a package
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # `experiments` is not a package
 
 from experiments import seed_tables as st  # noqa: E402
 

@@ -12,7 +12,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # `experiments` is not a package
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # `experiments` is not a package
 
 from experiments import benchmark, brax_sac_compat, raw_sim, render_benchmark  # noqa: E402
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # `experiments` is not a package
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # `experiments` is not a package
 
 from experiments import startup  # noqa: E402
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # `experiments` is not a package
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # `experiments` is not a package
 
 from experiments import time_to_score as tts  # noqa: E402
 
@@ -120,7 +120,7 @@ def test_process_start_counts_what_ran_before_the_call():
     code = ("import sys, time; time.sleep(1.0); sys.path.insert(0, '.'); "
             "from experiments.time_to_score import seconds_since_process_start as s; print(s())")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
-                          cwd=Path(__file__).resolve().parent.parent)
+                          cwd=Path(__file__).resolve().parents[2])
     assert 1.0 <= float(done.stdout.split()[-1]) < 60, done.stderr[-2000:]
 
 

@@ -12,20 +12,16 @@ import sys
 import time
 from pathlib import Path
 
-import jax
 import numpy as np
 import pytest
-from conftest import tiny_config
+from conftest import QUIET, assert_trees_equal, tiny_config
 
 from gpu_sac import RunOptions, resume_experiment, run_experiment
 from gpu_sac.config import ConfigError
 from gpu_sac.store import checkpoint as ckpt
 from gpu_sac.training.train import build, seed_keys
 
-ROOT = Path(__file__).resolve().parent.parent
-QUIET = RunOptions(progress="none", video=False, tensorboard=False)
-
-
+ROOT = Path(__file__).resolve().parents[2]
 def full_config(**overrides):
     """Every optional part of the state present: normaliser, n-step window, priorities, LayerNorm,
     clipped gradients, delayed actor; two agents."""
@@ -33,15 +29,6 @@ def full_config(**overrides):
                   max_grad_norm=1.0, policy_delay=2, num_seeds=2)
     fields.update(overrides)
     return tiny_config(**fields)
-
-
-def assert_trees_equal(a, b):
-    la, lb = jax.tree_util.tree_flatten_with_path(a)[0], jax.tree_util.tree_flatten_with_path(b)[0]
-    assert [jax.tree_util.keystr(p) for p, _ in la] == [jax.tree_util.keystr(p) for p, _ in lb]
-    for (path, x), (_, y) in zip(la, lb, strict=True):
-        x, y = np.asarray(x), np.asarray(y)
-        assert x.dtype == y.dtype and x.shape == y.shape, jax.tree_util.keystr(path)
-        assert x.tobytes() == y.tobytes(), f"{jax.tree_util.keystr(path)} differs"
 
 
 def without_clock(history):

@@ -6,44 +6,11 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 import numpy as np
-from conftest import tiny_config
-from flax import struct
+from conftest import CounterEnv, tiny_config
 
 from gpu_sac import replay
 from gpu_sac.training import rollout
 from gpu_sac.training.train import build, seed_keys
-
-
-@struct.dataclass
-class CounterState:
-    pipeline_state: jax.Array  # (2,): [step in episode, start value drawn at reset]
-    obs: jax.Array
-    reward: jax.Array
-    done: jax.Array
-    metrics: dict = struct.field(default_factory=dict)
-    info: dict = struct.field(default_factory=dict)
-
-
-class CounterEnv:
-    """obs = [t, start]; reward = t after the step; terminates when t reaches terminate_at.
-
-    `start` is drawn from the reset key, so a fresh key gives a new episode start."""
-
-    observation_size = 2
-    action_size = 1
-
-    def __init__(self, terminate_at: int = 10**9):
-        self.terminate_at = terminate_at
-
-    def reset(self, key):
-        start = jax.random.uniform(key, ())
-        s = jnp.stack([jnp.zeros(()), start])
-        return CounterState(s, s, jnp.zeros(()), jnp.zeros(()))
-
-    def step(self, state, action):
-        t = state.pipeline_state[0] + 1
-        s = jnp.stack([t, state.pipeline_state[1]])
-        return state.replace(pipeline_state=s, obs=s, reward=t, done=(t >= self.terminate_at).astype(jnp.float32))
 
 
 def run_steps(env, episode_length, steps, m=2, group_size=None):

@@ -17,7 +17,7 @@ import pytest
 
 from gpu_sac.outputs.video import choose_gl, gl_library_loads
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 # Run first in the subprocess: every ctypes load of libEGL / libOSMesa fails as on a machine without them.
 HIDE_GL = """

@@ -7,8 +7,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from conftest import tiny_config
-from test_episodes import CounterEnv
+from conftest import CounterEnv, tiny_config
 
 from gpu_sac import replay
 from gpu_sac.replay import Transition, nstep

@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # `experiments` is not a package
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # `experiments` is not a package
 
 from experiments import replay_ab  # noqa: E402
 

@@ -17,7 +17,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from test_checkpoint import QUIET, assert_trees_equal
+from conftest import QUIET, assert_trees_equal
 
 from gpu_sac import SACConfig, envs, resume_experiment, run_experiment
 from gpu_sac.config import ConfigError
@@ -26,7 +26,7 @@ from gpu_sac.training import rollout
 
 pytest.importorskip("warp", reason="MuJoCo Warp needs the warp extra: pip install -e '.[warp]'")
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 TINY = dict(num_envs=4, total_steps=64, steps_per_chunk=32, start_steps=16, min_replay_size=16, batch_size=8,
             buffer_size=256, hidden_sizes=(16, 16), episode_length=5, eval_episodes=2)
 TINY_FLAGS = ["--num-envs", "4", "--total-steps", "32", "--steps-per-chunk", "16", "--start-steps", "8",

@@ -17,7 +17,7 @@ from conftest import tiny_config
 from gpu_sac import RunOptions, load_policy, run_experiment
 from gpu_sac.cli import evaluate_main
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 OBS = np.array([[1.0, 0.0, 0.5], [0.0, 1.0, -2.0], [-1.0, 0.0, 7.0]], np.float32)
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import nbclient
 import nbformat
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_quickstart_notebook_runs_its_pendulum_part(tmp_path):

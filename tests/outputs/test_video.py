@@ -1,6 +1,6 @@
 """Rendering: MuJoCo's renderer on a real env's model (offscreen: the EGL or OSMesa backend that
 importing gpu_sac picks where its library loads; CI installs OSMesa), the pendulum drawing, the mp4
-file, and rendering errors as VideoUnsupported. tests/test_gl.py covers a machine without GL."""
+file, and rendering errors as VideoUnsupported. tests/outputs/test_gl.py covers a machine without GL."""
 
 from __future__ import annotations
 

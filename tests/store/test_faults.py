@@ -15,8 +15,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import tiny_config
-from test_checkpoint import assert_trees_equal
+from conftest import assert_trees_equal, tiny_config
 
 from gpu_sac import RunOptions, run_experiment
 from gpu_sac.cli import EXIT_DISK, EXIT_USAGE, train_main
@@ -24,7 +23,7 @@ from gpu_sac.store import checkpoint as ckpt
 from gpu_sac.store import run_dir as rd
 from gpu_sac.training.train import build
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 CONFIG = dict(total_steps=512)
 OPTIONS = RunOptions(progress="none", video=False, tensorboard=False, keep_checkpoints=4)
 

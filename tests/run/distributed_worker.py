@@ -1,6 +1,6 @@
-"""One process of a 2-process run on localhost, for tests/test_distributed.py (run there, not by pytest).
+"""One process of a 2-process run on localhost, for tests/run/test_distributed.py (run there, not by pytest).
 
-    python tests/distributed_worker.py PORT PROCESS_ID RUN_DIR
+    python tests/run/distributed_worker.py PORT PROCESS_ID RUN_DIR
 
 Trains tiny pendulum data parallel over the 4 devices of the two processes (2 each, forced by the
 caller's XLA_FLAGS) through run_experiment, then prints one JSON line: this process's digest of its
@@ -13,7 +13,7 @@ import json
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from gpu_sac.run import distributed  # noqa: E402
 
