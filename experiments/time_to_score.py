@@ -245,21 +245,33 @@ def sac_config(case: Case, arm: Arm, seed: int):
                      eval_episodes=case.eval_episodes, **arm.config)
 
 
+class Curve:
+    """A run's evaluations against the wall-clock from the moment it is made (the run's start)."""
+
+    def __init__(self, budget_s: float, goal: float = math.inf):
+        self.budget_s, self.goal = budget_s, goal
+        self.points: list[dict[str, Any]] = []
+        self.start = time.perf_counter()
+
+    def add(self, env_steps: int, eval_return: Any) -> None:
+        """One evaluation; BudgetReached once the budget is spent or the goal return reached."""
+        self.points.append(point(env_steps, time.perf_counter() - self.start, eval_return))
+        if done(self.points[-1], self.budget_s, self.goal):
+            raise BudgetReached
+
+    def brax_progress(self, step: int, metrics: dict[str, Any]) -> None:
+        """Brax's progress_fn, called after each of its evaluations."""
+        self.add(int(step), metrics["eval/episode_reward"])
+
+
 def run_gpu_sac(config, budget_s: float, goal: float = math.inf) -> list[dict[str, Any]]:
     """Train with gpu_sac.train, one point per chunk (each chunk ends with an evaluation)."""
     from gpu_sac import train
 
-    curve: list[dict[str, Any]] = []
-    start = time.perf_counter()
-
-    def on_chunk(state, record):
-        curve.append(point(record["env_steps"], time.perf_counter() - start, record["eval_return"]))
-        if done(curve[-1], budget_s, goal):
-            raise BudgetReached
-
+    curve = Curve(budget_s, goal)
     with contextlib.suppress(BudgetReached):
-        train(config, callback=on_chunk)
-    return curve
+        train(config, callback=lambda state, record: curve.add(record["env_steps"], record["eval_return"]))
+    return curve.points
 
 
 def run_brax_sac(config, budget_s: float, goal: float = math.inf) -> list[dict[str, Any]]:
@@ -268,21 +280,14 @@ def run_brax_sac(config, budget_s: float, goal: float = math.inf) -> list[dict[s
     import envs
     from experiments import brax_sac_compat
 
-    curve: list[dict[str, Any]] = []
-    start = time.perf_counter()
-
-    def progress(step: int, metrics: dict[str, Any]) -> None:
-        curve.append(point(int(step), time.perf_counter() - start, float(metrics["eval/episode_reward"])))
-        if done(curve[-1], budget_s, goal):
-            raise BudgetReached
-
+    curve = Curve(budget_s, goal)
     env = envs.make_env(config)  # with the config's env options (backend, dynamics), as gpu_sac's
     with contextlib.suppress(BudgetReached):
         brax_sac_compat.train(
             config, env, num_timesteps=config.total_steps, num_evals=config.num_chunks + 1,
-            num_eval_envs=config.eval_episodes, seed=config.seed, eval_env=env, progress_fn=progress,
+            num_eval_envs=config.eval_episodes, seed=config.seed, eval_env=env, progress_fn=curve.brax_progress,
         )
-    return curve
+    return curve.points
 
 
 def ppo_params(case: Case, arm: Arm) -> dict[str, Any]:
@@ -317,13 +322,7 @@ def run_brax_ppo(case: Case, params: dict[str, Any], seed: int, budget_s: float)
     factory = functools.partial(ppo_networks.make_ppo_networks, **params.pop("network_factory", {}))
     if envs.spec(case.env).family == "playground_locomotion":
         locomotion.ensure_assets(case.env)
-    curve: list[dict[str, Any]] = []
-    start = time.perf_counter()
-
-    def progress(step: int, metrics: dict[str, Any]) -> None:
-        curve.append(point(int(step), time.perf_counter() - start, float(metrics["eval/episode_reward"])))
-        if done(curve[-1], budget_s, math.inf):
-            raise BudgetReached
+    curve = Curve(budget_s)
 
     def load():
         return registry.load(case.env, config_overrides={"impl": "jax"})
@@ -331,8 +330,8 @@ def run_brax_ppo(case: Case, params: dict[str, Any], seed: int, budget_s: float)
     # patched_jax: Brax 0.14.2's PPO, like its SAC, calls the removed jax.device_put_replicated.
     with contextlib.suppress(BudgetReached), brax_sac_compat.patched_jax():
         ppo.train(environment=load(), eval_env=load(), wrap_env_fn=wrapper.wrap_for_brax_training,
-                  network_factory=factory, seed=seed, progress_fn=progress, **params)
-    return curve
+                  network_factory=factory, seed=seed, progress_fn=curve.brax_progress, **params)
+    return curve.points
 
 
 RUNNERS = {"gpu_sac": run_gpu_sac, "brax_sac": run_brax_sac}
