@@ -56,14 +56,8 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import datetime
 import gc
-import json
-import math
 import os
-import platform
-import re
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -74,9 +68,8 @@ if __package__ in (None, ""):  # run as a script: make the repo root importable
 
 import jax  # noqa: E402
 
-from experiments import brax_sac_compat, raw_sim  # noqa: E402
+from experiments import brax_sac_compat, harness, raw_sim  # noqa: E402
 
-RESULTS = Path(__file__).resolve().parent / "results"
 SCHEMA = 1
 
 
@@ -401,169 +394,26 @@ def warmup_chunks(case: Case, point: Point, iterations: int) -> int:
 
 
 # ---------------------------------------------------------------------------------------------
-# Where and with what
-
-
-def cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
-
-
-def device_info() -> dict[str, Any]:
-    device = jax.devices()[0]
-    info = {
-        "platform": device.platform,
-        "device_kind": device.device_kind,
-        "device_count": jax.device_count(),
-        "host_cpu": cpu_model(),
-        "host_cpus": os.cpu_count(),
-    }
-    if device.platform == "cpu":
-        info["name"] = f"CPU: {info['host_cpu']} ({info['host_cpus']} cores)"
-    else:
-        info["name"] = f"{device.platform.upper()}: {device.device_kind}"
-    stats = device.memory_stats() if hasattr(device, "memory_stats") else None
-    info["memory_stats"] = stats is not None
-    if stats and "bytes_limit" in stats:
-        info["memory_bytes"] = int(stats["bytes_limit"])
-    return info
-
-
-def device_slug(info: dict[str, Any]) -> str:
-    text = f"cpu-{info['host_cpu']}-{info['host_cpus']}c" if info["platform"] == "cpu" else info["device_kind"]
-    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
-
-
-def versions() -> dict[str, str]:
-    from importlib.metadata import PackageNotFoundError, version
-
-    out = {"python": platform.python_version()}
-    for name in ("jax", "jaxlib", "brax", "mujoco", "mujoco-mjx", "playground", "flax", "optax", "numpy"):
-        try:
-            out[name] = version(name)
-        except PackageNotFoundError:
-            out[name] = None
-    return out
-
-
-# ---------------------------------------------------------------------------------------------
-# Contention and memory
-
-
-class CpuMonitor:
-    """CPU share of other processes (foreign) and of this one (own) over a window, from /proc."""
-
-    HZ = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
-    NCPU = os.cpu_count() or 1
-    MIN_WINDOW_S = 0.5
-
-    @staticmethod
-    def snap() -> tuple[float, int, int] | None:
-        try:
-            with open("/proc/stat") as f:
-                values = [int(x) for x in f.readline().split()[1:]]
-            with open("/proc/self/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-        except (OSError, ValueError):
-            return None
-        busy = sum(values[:8]) - values[3] - values[4]  # all but idle and iowait (guest is in user)
-        return time.perf_counter(), busy, int(fields[11]) + int(fields[12])
-
-    @classmethod
-    def shares(cls, a, b) -> tuple[float | None, float | None]:
-        # /proc counts in clock ticks (10 ms): shorter windows would be mostly rounding.
-        if a is None or b is None or b[0] - a[0] < cls.MIN_WINDOW_S:
-            return None, None
-        ticks = (b[0] - a[0]) * cls.HZ * cls.NCPU
-        own = min(1.0, (b[2] - a[2]) / ticks)
-        return min(1.0, max(0.0, (b[1] - a[1]) / ticks - own)), own
-
-    @classmethod
-    def wait_quiet(cls, threshold: float, max_wait: float, window: float = 1.0) -> float:
-        """Sleep until other processes use under `threshold` of the CPUs (or max_wait passes)."""
-        start = time.perf_counter()
-        while time.perf_counter() - start < max_wait:
-            a = cls.snap()
-            time.sleep(window)
-            foreign, _ = cls.shares(a, cls.snap())
-            if foreign is None or foreign < threshold:
-                break
-        return time.perf_counter() - start
-
-
-def live_bytes() -> int:
-    return sum(a.nbytes for a in jax.live_arrays())
-
-
-def peak_device_bytes() -> int | None:
-    device = jax.devices()[0]
-    stats = device.memory_stats() if hasattr(device, "memory_stats") else None
-    if not stats or "peak_bytes_in_use" not in stats:
-        return None
-    return int(stats["peak_bytes_in_use"])
-
-
-def spread(values: list[float]) -> dict[str, Any]:
-    if not values:
-        return {"median": None, "min": None, "max": None, "values": []}
-    return {"median": statistics.median(values), "min": min(values), "max": max(values), "values": list(values)}
-
-
-# ---------------------------------------------------------------------------------------------
 # The three trainers
-
-
-@dataclasses.dataclass
-class Timer:
-    """Per timed chunk: seconds, env steps/s and the CPU shares; waits for quiet between chunks."""
-
-    quiet_threshold: float
-    quiet_wait: float
-    sps: list[float] = dataclasses.field(default_factory=list)
-    seconds: list[float] = dataclasses.field(default_factory=list)
-    foreign: list[float | None] = dataclasses.field(default_factory=list)
-    own: list[float | None] = dataclasses.field(default_factory=list)
-    waited_s: float = 0.0
-    resident: int = 0
-    _snap: Any = None
-
-    def before(self) -> None:
-        if self.quiet_wait > 0:
-            self.waited_s += CpuMonitor.wait_quiet(self.quiet_threshold, self.quiet_wait)
-        self._snap = CpuMonitor.snap()
-
-    def after(self, sps: float, seconds: float, timed: bool, resident: int = 0) -> None:
-        foreign, own = CpuMonitor.shares(self._snap, CpuMonitor.snap())
-        self.resident = max(self.resident, resident)
-        if timed:
-            self.sps.append(sps)
-            self.seconds.append(seconds)
-            self.foreign.append(foreign)
-            self.own.append(own)
 
 
 COST = [True]  # --no-cost turns it off: costing compiles the collect step and an update again (a minute for G1)
 
 
-def run_gpu_sac(case: Case, point: Point, preset: Preset, env: Any, timer: Timer, repeats: int) -> dict[str, Any]:
+def run_gpu_sac(case: Case, point: Point, preset: Preset, env: Any, timer: harness.Timer,
+                repeats: int) -> dict[str, Any]:
     from gpu_sac import replay, train
 
     iterations = chunk_iterations(preset, point.num_envs)
     warmup = warmup_chunks(case, point, iterations)
     config = sac_config(case, point, iterations, warmup, repeats)
-    baseline = live_bytes()
+    baseline = harness.live_bytes()
     chunk_index = [0]
 
     def callback(state, record):
         timed = chunk_index[0] >= warmup
         chunk_s = config.iterations_per_chunk * config.num_envs * config.num_seeds / record["sps"]
-        timer.after(record["sps"], chunk_s, timed, resident=live_bytes() - baseline)
+        timer.after(record["sps"], chunk_s, timed, resident=harness.live_bytes() - baseline)
         chunk_index[0] += 1
         timer.before()  # the next chunk's clock starts after the callback returns
 
@@ -585,7 +435,7 @@ def run_gpu_sac(case: Case, point: Point, preset: Preset, env: Any, timer: Timer
         "config": config.to_dict(),
         "chunk": {"iterations": iterations, "env_steps": iterations * point.num_envs, "warmup": warmup},
         "compile_s": result.compile_s,
-        "updates_per_s": spread(updates),
+        "updates_per_s": harness.spread(updates),
         "replay_bytes_per_transition": replay.make_replay(config, obs_dim, act_dim).bytes_per_transition,
         "obs_dim": obs_dim,
         "act_dim": act_dim,
@@ -594,10 +444,10 @@ def run_gpu_sac(case: Case, point: Point, preset: Preset, env: Any, timer: Timer
     }
 
 
-def run_brax(case: Case, point: Point, preset: Preset, env: Any, timer: Timer, repeats: int) -> dict[str, Any]:
+def run_brax(case: Case, point: Point, preset: Preset, env: Any, timer: harness.Timer, repeats: int) -> dict[str, Any]:
     iterations = chunk_iterations(preset, point.num_envs)
     config = sac_config(case, point, iterations, 1, repeats)
-    baseline = live_bytes()
+    baseline = harness.live_bytes()
     epoch = [0]
 
     def on_epoch(record: dict[str, Any]) -> None:
@@ -621,7 +471,7 @@ def run_brax(case: Case, point: Point, preset: Preset, env: Any, timer: Timer, r
         "brax_prefill_s": out["prefill_s"],
         "chunk": {"iterations": iterations, "env_steps": iterations * point.num_envs, "warmup": 1},
         "compile_s": out["compile_s"],
-        "updates_per_s": spread([s / point.num_envs * config.grad_updates_per_step for s in timer.sps]),
+        "updates_per_s": harness.spread([s / point.num_envs * config.grad_updates_per_step for s in timer.sps]),
         "replay_bytes_per_transition": brax_sac_compat.brax_bytes_per_transition(obs_dim, act_dim),
         "obs_dim": obs_dim,
         "act_dim": act_dim,
@@ -629,9 +479,9 @@ def run_brax(case: Case, point: Point, preset: Preset, env: Any, timer: Timer, r
     }
 
 
-def run_raw(case: Case, point: Point, preset: Preset, env: Any, timer: Timer, repeats: int) -> dict[str, Any]:
+def run_raw(case: Case, point: Point, preset: Preset, env: Any, timer: harness.Timer, repeats: int) -> dict[str, Any]:
     iterations = chunk_iterations(preset, point.num_envs)
-    baseline = live_bytes()
+    baseline = harness.live_bytes()
     start = time.perf_counter()
     group_size = case.config.get("env_group_size")
     if point.trainer == "raw_sim_vmap" or (group_size is not None and point.num_envs % group_size):
@@ -647,7 +497,7 @@ def run_raw(case: Case, point: Point, preset: Preset, env: Any, timer: Timer, re
         t = time.perf_counter()
         carry = jax.block_until_ready(compiled(carry))
         seconds = time.perf_counter() - t
-        timer.after(steps / seconds, seconds, i >= 1, resident=live_bytes() - baseline)
+        timer.after(steps / seconds, seconds, i >= 1, resident=harness.live_bytes() - baseline)
     return {
         "config": {
             "env": case.env,
@@ -659,7 +509,7 @@ def run_raw(case: Case, point: Point, preset: Preset, env: Any, timer: Timer, re
         },
         "chunk": {"iterations": iterations, "env_steps": steps, "warmup": 1},
         "compile_s": compile_s,
-        "updates_per_s": spread([0.0 for _ in timer.sps]),
+        "updates_per_s": harness.spread([0.0 for _ in timer.sps]),
         "replay_bytes_per_transition": None,
         "obs_dim": int(env.observation_size),
         "act_dim": int(env.action_size),
@@ -678,7 +528,7 @@ RUNNERS = {
 
 def measure(case: Case, point: Point, preset: Preset, env: Any, args: argparse.Namespace, device: dict) -> dict:
     gc.collect()
-    timer = Timer(args.quiet_threshold, args.quiet_wait)
+    timer = harness.Timer(args.quiet_threshold, args.quiet_wait)
     start = time.perf_counter()
     out = RUNNERS[point.trainer](case, point, preset, env, timer, args.repeats)
     foreign = [f for f in timer.foreign if f is not None]
@@ -698,15 +548,15 @@ def measure(case: Case, point: Point, preset: Preset, env: Any, args: argparse.N
         **{k: out.pop(k) for k in ("brax_kwargs", "brax_network", "brax_num_timesteps", "brax_prefill_s") if k in out},
         "chunk": out.pop("chunk"),
         "device": device,
-        "versions": versions(),
+        "versions": harness.versions(),
         "figures": {
-            "env_steps_per_s": spread(timer.sps),
+            "env_steps_per_s": harness.spread(timer.sps),
             "updates_per_s": out.pop("updates_per_s"),
             "compile_s": out.pop("compile_s"),
-            "peak_device_bytes": peak_device_bytes(),
+            "peak_device_bytes": harness.peak_device_bytes(),
             "resident_bytes": timer.resident,
             "replay_bytes_per_transition": out.pop("replay_bytes_per_transition"),
-            "chunk_s": spread(timer.seconds),
+            "chunk_s": harness.spread(timer.seconds),
         },
         "dims": {"obs": out.pop("obs_dim"), "act": out.pop("act_dim")},
         # XLA's cost analysis of the compiled program (experiments/program_cost.py): gpu_sac runs only.
@@ -719,8 +569,8 @@ def measure(case: Case, point: Point, preset: Preset, env: Any, args: argparse.N
             "loadavg_after": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
         },
         "wall_s": time.perf_counter() - start,
-        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-        "command": " ".join([Path(sys.executable).name, "-m", "experiments.benchmark", *sys.argv[1:]]),
+        "date": harness.utc_now(),
+        "command": harness.command_line(f"{Path(sys.executable).name} -m experiments.benchmark", sys.argv[1:]),
     }
 
 
@@ -733,10 +583,6 @@ def make_case_env(case: Case) -> Any:
         return envs.make(case.env)
     worlds = max(case.num_envs) * max(case.seeds)
     return envs.make(case.env, impl=case.config.get("playground_impl", "auto"), worlds=worlds)
-
-
-def record_path(out_dir: Path, device: dict, case: Case, point: Point) -> Path:
-    return out_dir / device_slug(device) / case.name / f"{point.key}.json"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -752,7 +598,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--updates", nargs="*", type=int,
                         help="only the points with these updates per vectorised step (0: no learning)")
     parser.add_argument("--repeats", type=int, help="timed chunks per measurement (default: the preset's)")
-    parser.add_argument("--out", type=Path, default=RESULTS, help="results folder (default: experiments/results)")
+    harness.add_out_argument(parser)
     parser.add_argument("--quiet-threshold", type=float, default=0.10,
                         help="wait before each timed chunk until other processes use less than this share of the CPUs")
     parser.add_argument(
@@ -775,8 +621,8 @@ def main(argv: list[str] | None = None) -> int:
             print(case.name, point.key, f"{chunk_iterations(preset, point.num_envs)} iterations/chunk")
         return 0
 
-    device = device_info()
-    print(f"device: {device['name']}; {len(plan)} measurements; results under {args.out / device_slug(device)}",
+    device = harness.device_info()
+    print(f"device: {device['name']}; {len(plan)} measurements; results under {args.out / harness.device_slug(device)}",
           flush=True)
     start = time.perf_counter()
     made: dict[str, Any] = {}
@@ -784,9 +630,7 @@ def main(argv: list[str] | None = None) -> int:
         if case.name not in made:
             made[case.name] = make_case_env(case)
         record = measure(case, point, preset, made[case.name], args, device)
-        path = record_path(args.out, device, case, point)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(record, indent=1, default=_json_default) + "\n")
+        harness.write_record(harness.record_path(args.out, device, case.name, point.key), record)
         f = record["figures"]
         sps = f["env_steps_per_s"]
         print(
@@ -802,14 +646,6 @@ def main(argv: list[str] | None = None) -> int:
 
 def _fmt_share(x: float | None) -> str:
     return "n/a" if x is None else f"{x:.0%}"
-
-
-def _json_default(x: Any) -> Any:
-    if hasattr(x, "tolist"):
-        return x.tolist()
-    if isinstance(x, float) and not math.isfinite(x):
-        return None
-    return str(x)
 
 
 if __name__ == "__main__":

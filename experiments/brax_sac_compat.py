@@ -46,6 +46,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
+from experiments.harness import live_bytes
+
 
 def device_put_replicated(x: Any, devices: Sequence[jax.Device]) -> Any:
     """Stand-in for the removed `jax.device_put_replicated`: x stacked along a new leading axis of
@@ -228,7 +230,7 @@ def run_brax_sac(
             "sps": sps,
             "epoch_s": iterations_per_epoch * n / sps,
             "walltime": float(metrics["training/walltime"]),
-            "live_bytes": sum(a.nbytes for a in jax.live_arrays()),
+            "live_bytes": live_bytes(),
         }
         records.append(record)
         if on_epoch is not None:

@@ -59,7 +59,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
+from experiments import harness
+
 FORMAT = 1
 CLOCK_FIELDS = ("sps", "wall_s")  # history fields that read the clock (gpu_sac/training/metrics.py)
 FORCE_DEVICES = "--xla_force_host_platform_device_count={}"
@@ -185,46 +186,26 @@ def run_case(name: str) -> dict[str, Any]:
             result = resume_experiment(Path(tmp) / "run", total_steps=fields["total_steps"]).result
     train_s = time.perf_counter() - t0
     device = jax.devices()[0]
+    v = harness.versions()
     return {
         **state_digests(result.state),
         "history": history_digest(result.history),
         "records": json.loads(history_json(result.history)),
         "train_s": round(train_s, 2),
         "env": {"jax": jax.__version__, "jaxlib": jaxlib.__version__, "platform": device.platform,
-                "device_kind": device.device_kind, "cpu": _cpu_name(), "machine": platform.machine(),
-                "python": platform.python_version(), "numpy": _version("numpy"), "flax": _version("flax"),
-                "optax": _version("optax")},
+                "device_kind": device.device_kind, "cpu": harness.cpu_model(), "machine": platform.machine(),
+                "python": v["python"], "numpy": v["numpy"], "flax": v["flax"], "optax": v["optax"]},
     }
 
 
-def _version(package: str) -> str:
-    import importlib.metadata
-
-    return importlib.metadata.version(package)
-
-
-def _cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
 # ------------------------------------------------------------------------- one case, fresh process
-
-
-class CaseFailed(RuntimeError):
-    pass
 
 
 def case_env(case: Case) -> dict[str, str]:
     """The case process's environment: this tree first on the path, the CPU, XLA_FLAGS only for the
     forced devices, and no persistent compilation cache."""
     env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])])
+    env["PYTHONPATH"] = os.pathsep.join([str(harness.ROOT), *filter(None, [os.environ.get("PYTHONPATH")])])
     env["JAX_PLATFORMS"] = "cpu"
     env["XLA_FLAGS"] = FORCE_DEVICES.format(case.devices) if case.devices > 1 else ""
     env.pop("JAX_COMPILATION_CACHE_DIR", None)
@@ -234,17 +215,10 @@ def case_env(case: Case) -> dict[str, str]:
 def run_in_process(name: str) -> dict[str, Any]:
     """Case `name` in a fresh Python process (its own JAX, XLA_FLAGS and devices); its digests and the
     process's wall time (`seconds`: start, imports, compile and training)."""
-    with tempfile.TemporaryDirectory(prefix="gpu_sac_digest_out_") as tmp:
-        out = Path(tmp) / "case.json"
-        t0 = time.perf_counter()
-        proc = subprocess.run([sys.executable, "-m", "experiments.digests", "--run-case", name, "--out", str(out)],
-                              cwd=ROOT, env=case_env(CASES[name]), capture_output=True, text=True,
-                              timeout=CASE_TIMEOUT_S)
-        seconds = time.perf_counter() - t0
-        if proc.returncode != 0 or not out.is_file():
-            raise CaseFailed(f"case {name} failed (exit {proc.returncode}):\n{proc.stderr[-3000:]}")
-        result = json.loads(out.read_text())
-    result["seconds"] = round(seconds, 2)
+    t0 = time.perf_counter()
+    result = harness.call_in_child("experiments.digests", "run_case", name, env=case_env(CASES[name]),
+                                   timeout=CASE_TIMEOUT_S)
+    result["seconds"] = round(time.perf_counter() - t0, 2)
     return result
 
 
@@ -253,10 +227,10 @@ def run_in_process(name: str) -> dict[str, Any]:
 
 def _git_commit() -> str:
     try:
-        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True,
+        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=harness.ROOT, capture_output=True, text=True,
                               check=True).stdout.strip()
         dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", "gpu_sac"],
-                               cwd=ROOT, capture_output=True, text=True, check=True).stdout.strip()
+                               cwd=harness.ROOT, capture_output=True, text=True, check=True).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
     return head + (" (gpu_sac/ modified)" if dirty else "")
@@ -335,15 +309,10 @@ def main(argv: list[str] | None = None) -> int:
                       help="rerun the cases and compare with RECORD (exit 1 if any differ)")
     mode.add_argument("--determinism", action="store_true",
                       help="run each case twice, each in a fresh process, and say which give other digests")
-    mode.add_argument("--run-case", metavar="NAME", help=argparse.SUPPRESS)  # the case process
     mode.add_argument("--list", action="store_true", help="list the cases")
     parser.add_argument("--cases", nargs="+", metavar="NAME", help=f"a subset of: {' '.join(CASES)}")
-    parser.add_argument("--out", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
 
-    if args.run_case:
-        Path(args.out).write_text(json.dumps(run_case(args.run_case)))
-        return 0
     if args.list:
         for name, case in CASES.items():
             print(f"{name:12s} {case.about}")
@@ -360,9 +329,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.write:
             record = make_record(_run_all(names, log))
-            path = Path(args.write)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(json.dumps(record, indent=1, sort_keys=False) + "\n")
+            path = harness.write_record(Path(args.write), record)
             for name, case in record["cases"].items():
                 print(f"{name}: state {case['state'][:16]}  history {case['history'][:16]}  ({case['seconds']:.1f} s)")
             print(f"wrote {path}")
@@ -392,7 +359,7 @@ def main(argv: list[str] | None = None) -> int:
             ok &= same
             print(line, flush=True)
         return 0 if ok else 1
-    except CaseFailed as e:
+    except harness.ChildFailed as e:
         print(e, file=sys.stderr)
         return 2
 

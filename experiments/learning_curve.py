@@ -12,8 +12,6 @@ record per seed) and learning_<env>.png beside it.
 from __future__ import annotations
 
 import argparse
-import datetime
-import json
 import sys
 import time
 from pathlib import Path
@@ -22,22 +20,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a ch
 
 import numpy as np  # noqa: E402
 
-from experiments import readme_block  # noqa: E402
-from experiments.benchmark import device_info, device_slug, versions  # noqa: E402
-from gpu_sac import (
-    SACConfig,
-    train,  # noqa: E402
-)
+from experiments import harness  # noqa: E402
+from gpu_sac import SACConfig, train  # noqa: E402
 
-RESULTS = Path(__file__).resolve().parent / "results"
-BEGIN, END = readme_block.markers("learning")
-
-
-def per_seed(value) -> list:
-    """A record's figure as a list over seeds (train() gives a scalar when there is one seed); NaN
-    (no episode ended in the chunk) as None, so that the record is valid JSON."""
-    values = value if isinstance(value, list) else [value]
-    return [None if v is None or v != v else v for v in values]
+BLOCK = "learning"
 
 
 def main(argv: list[str] | None = None) -> Path:
@@ -47,12 +33,11 @@ def main(argv: list[str] | None = None) -> Path:
     parser.add_argument("--seed", type=int, default=0, help="first seed")
     parser.add_argument("--total-steps", type=int, default=None, help="default: the preset's")
     parser.add_argument("--out", type=Path, default=None, help="default: experiments/results/<device>/")
-    parser.add_argument("--render", action="store_true", help="train nothing; only render the records")
-    parser.add_argument("--readme", type=Path, default=None, metavar="PAGE",
-                        help=f"rewrite this file's {BEGIN} block (its page: docs/learning.md)")
+    harness.add_render_arguments(parser, BLOCK)
     args = parser.parse_args(argv)
-    if args.render:
-        return render_readme(args.readme) if args.readme else None
+    # --out here is a device's folder, not the results folder: the block renders all of experiments/results.
+    if harness.render_if_asked(args, BLOCK, render, out=harness.RESULTS):
+        return None
 
     fields = {"env": args.env, "seed": args.seed, "num_seeds": args.seeds}
     if args.total_steps is not None:
@@ -62,34 +47,23 @@ def main(argv: list[str] | None = None) -> Path:
     result = train(config, verbose=True)
     wall = time.perf_counter() - start
 
-    curve = [
-        {
-            "env_steps": r["env_steps"],
-            "wall_s": r["wall_s"],
-            "eval_return": per_seed(r.get("eval_return")),
-            "train_return": per_seed(r.get("train_return")),
-            "alpha": per_seed(r["alpha"]),
-        }
-        for r in result.history
-    ]
+    curve = harness.curve(result.history, "eval_return", "train_return", "alpha")
     final = np.asarray(curve[-1]["eval_return"], np.float64)
-    device = device_info()
+    device = harness.device_info()
     record = {
         "what": "learning curve: deterministic eval return (eval_episodes episodes per point) per seed",
-        "command": "python experiments/learning_curve.py " + " ".join(sys.argv[1:] if argv is None else argv),
-        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        "command": harness.command_line("python experiments/learning_curve.py", argv),
+        "date": harness.utc_now(),
         "device": device,
-        "versions": versions(),
+        "versions": harness.versions(),
         "config": config.to_dict(),
         "wall_s": wall,
         "compile_s": result.compile_s,
         "final_eval_return": {"mean": float(final.mean()), "std": float(final.std()), "per_seed": final.tolist()},
         "curve": curve,
     }
-    out_dir = args.out or RESULTS / device_slug(device)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    path = out_dir / f"learning_{args.env}.json"
-    path.write_text(json.dumps(record, indent=1) + "\n")
+    out_dir = args.out or harness.RESULTS / harness.device_slug(device)
+    path = harness.write_record(out_dir / f"learning_{args.env}.json", record)
     plot(record, path.with_suffix(".png"))
     print(f"wrote {path} and {path.with_suffix('.png')} ({wall:.0f} s)")
     if args.readme:
@@ -98,12 +72,17 @@ def main(argv: list[str] | None = None) -> Path:
 
 
 def render_readme(readme: Path) -> Path:
-    """Replace the learning block of the page `readme` (docs/learning.md) with a summary, a table and
-    the plot of each record, linked relative to the page."""
+    """Replace the learning block of the page `readme` (docs/learning.md) with the records' (render)."""
+    harness.write_block(readme, BLOCK, render(harness.RESULTS, harness.page_dir(readme)))
+    print(f"updated {readme}")
+    return readme
+
+
+def render(out: Path, page_dir: Path = harness.ROOT) -> str:
+    """The learning block: a summary, a table and the plot of each record under out, linked relative to
+    page_dir (the folder of the page it is written into)."""
     lines = ["<!-- generated by `python experiments/learning_curve.py --render --readme docs/learning.md` -->", ""]
-    page = readme_block.page_dir(readme)
-    for path in sorted(RESULTS.glob("*/learning_*.json")):
-        record = json.loads(path.read_text())
+    for path, record in harness.load_records(out, "*/learning_*.json"):
         c, final = record["config"], record["final_eval_return"]
         device = record["device"]["name"]
         curve = record["curve"]
@@ -120,20 +99,15 @@ def render_readme(readme: Path) -> Path:
             "|---" * (len(rows) + 1) + "|",
             "| eval return, mean of seeds | " + " | ".join(f"{np.mean(r['eval_return']):.0f}" for r in rows) + " |",
             "",
-            f"![{c['env']} learning curve]({readme_block.link(path.with_suffix('.png'), page)})",
+            f"![{c['env']} learning curve]({harness.link(path.with_suffix('.png'), page_dir)})",
             "",
         ]
-    readme_block.write(readme, "learning", "\n".join(lines))
-    print(f"updated {readme}")
-    return readme
+    return "\n".join(lines)
 
 
 def plot(record: dict, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    """Mean ± std over seeds of the eval return against env steps."""
+    plt = harness.pyplot()
     steps = np.array([c["env_steps"] for c in record["curve"]])
     returns = np.array([c["eval_return"] for c in record["curve"]], np.float64)  # (points, seeds)
     mean, std = returns.mean(1), returns.std(1)
@@ -145,9 +119,7 @@ def plot(record: dict, path: Path) -> None:
            title=f"{record['config']['env']} — {device}")
     ax.grid(alpha=0.3)
     ax.legend(loc="lower right")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    harness.save(fig, path, dpi=110)
 
 
 if __name__ == "__main__":

@@ -16,12 +16,9 @@ steps), no observation normaliser. The state is donated, as gpu_sac's is.
 
 from __future__ import annotations
 
-import statistics
-import time
 from typing import Any
 
 import jax
-import jax.numpy as jnp
 
 
 def make_raw_sim(env: Any, num_envs: int, length: int, group_size: int | None = None):
@@ -50,30 +47,3 @@ def make_raw_sim(env: Any, num_envs: int, length: int, group_size: int | None = 
 
     return jax.jit(init), jax.jit(run, donate_argnums=0)
 
-
-def time_raw_sim(
-    env: Any, num_envs: int, length: int, repeats: int, seed: int = 0, group_size: int | None = None
-) -> dict[str, Any]:
-    """Compile, one warm-up call, then `repeats` timed calls of `length` vectorised steps each."""
-    init, run = make_raw_sim(env, num_envs, length, group_size)
-    carry = init(jax.random.PRNGKey(seed))
-    jax.block_until_ready(carry)
-    start = time.perf_counter()
-    compiled = run.lower(carry).compile()
-    compile_s = time.perf_counter() - start
-    carry = jax.block_until_ready(compiled(carry))  # warm-up
-    seconds = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        carry = jax.block_until_ready(compiled(carry))
-        seconds.append(time.perf_counter() - start)
-    finite = bool(jnp.all(jnp.isfinite(carry[0].obs)))
-    steps = length * num_envs
-    return {
-        "compile_s": compile_s,
-        "chunk_s": seconds,
-        "sps": [steps / s for s in seconds],
-        "median_sps": statistics.median(steps / s for s in seconds),
-        "obs_finite": finite,
-        "resident_bytes": sum(leaf.nbytes for leaf in jax.tree.leaves(carry)),
-    }

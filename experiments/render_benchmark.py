@@ -12,7 +12,6 @@ taken while other processes used more than 10 % of the CPUs is marked with †.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections import defaultdict
 from pathlib import Path
@@ -20,10 +19,9 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a checkout without installing
 
-from experiments import readme_block  # noqa: E402
+from experiments import harness  # noqa: E402
 
-RESULTS = Path(__file__).resolve().parent / "results"
-BEGIN, END = readme_block.markers("benchmark")
+BEGIN, END = harness.markers("benchmark")
 CONTENDED = 0.10
 # Speed targets of issue 4.
 TARGET_VS_BRAX = {"cpu": 1.5, "gpu": 3.0}
@@ -41,8 +39,7 @@ TRAINER_LABEL = {
 def load(results: Path) -> dict[tuple[str, str], list[dict[str, Any]]]:
     """Records grouped by (device folder, case), from results/<device>/<case>/*.json."""
     groups: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
-    for path in sorted(results.glob("*/*/*.json")):
-        record = json.loads(path.read_text())
+    for path, record in harness.load_records(results, "*/*/*.json"):
         if record.get("schema") != 1 or "case" not in record:  # other experiments' records (scaling, her)
             continue
         record["_path"] = path
@@ -137,7 +134,7 @@ def render_group(
     )
     out.append("")
     if png is not None:
-        out += [f"![env steps/s against num_envs, {case}, {device}]({readme_block.link(png, md_dir)})", ""]
+        out += [f"![env steps/s against num_envs, {case}, {device}]({harness.link(png, md_dir)})", ""]
 
     # num_envs sweep
     # The raw simulator stepped as one vmapped batch (as Brax SAC steps), where the case steps gpu_sac
@@ -259,11 +256,7 @@ def targets(by: dict, sweeps: dict[str, Any], cls: str) -> list[str]:
 
 
 def plot(records: list[dict[str, Any]], sweeps: dict[str, Any], path: Path, title: str) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = harness.pyplot()
     by = index(records)
     u0 = sweeps["updates"][0]
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
@@ -295,10 +288,7 @@ def plot(records: list[dict[str, Any]], sweeps: dict[str, Any], path: Path, titl
     ax.set_title(title, fontsize=9)
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    harness.save(fig, path, dpi=120)
 
 
 def render(results: Path, md_path: Path, with_png: bool = True, write_png: bool = True) -> str:
@@ -322,7 +312,7 @@ def render(results: Path, md_path: Path, with_png: bool = True, write_png: bool 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Render the benchmark records as Markdown and PNG.")
-    parser.add_argument("--results", type=Path, default=RESULTS)
+    parser.add_argument("--results", type=Path, default=harness.RESULTS)
     parser.add_argument("--out", type=Path, help="Markdown file (default: <results>/BENCHMARK.md)")
     parser.add_argument("--readme", type=Path, metavar="PAGE",
                         help=f"also replace the {BEGIN} ... {END} block of this file (its page: docs/throughput.md)")
@@ -334,7 +324,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"wrote {out}")
     if args.readme is not None:
         block = render(args.results, args.readme, with_png=not args.no_png, write_png=False)
-        readme_block.write(args.readme, "benchmark", block)
+        harness.write_block(args.readme, "benchmark", block)
         print(f"updated {args.readme}")
     return 0
 

@@ -11,24 +11,22 @@ Nothing is typed by hand: every figure is read from a JSON record under experime
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a checkout without installing
 
-from experiments import readme_block  # noqa: E402
+from experiments import harness  # noqa: E402
+from experiments.render_benchmark import sps  # noqa: E402
 
-RESULTS = Path(__file__).resolve().parent / "results"
-DOC = Path(__file__).resolve().parent.parent / "docs" / "physics.md"
+DOC = harness.DOCS / "physics.md"
 IMPLS = {"jax": "MJX", "warp": "Warp"}
 
 
 def _records(results: Path) -> list[dict[str, Any]]:
     out = []
-    for path in sorted(results.glob("*/*/*.json")):
-        record = json.loads(path.read_text())
+    for path, record in harness.load_records(results, "*/*/*.json"):
         impl = record.get("case", "").rsplit("-", 1)[-1]  # the physics cases are named ENV-jax, ENV-warp
         if record.get("schema") == 1 and impl in IMPLS:
             record["_path"], record["_impl"] = path, impl
@@ -36,16 +34,12 @@ def _records(results: Path) -> list[dict[str, Any]]:
     return out
 
 
-def _sps(record: dict[str, Any] | None) -> float | None:
-    return None if record is None else record["figures"]["env_steps_per_s"]["median"]
-
-
 def _fmt(x: float | None, digits: int = 0) -> str:
     return "" if x is None else f"{x:,.{digits}f}"
 
 
 def _link(record: dict[str, Any] | None, text: str, page_dir: Path) -> str:
-    return text if record is None or not text else f"[{text}]({readme_block.link(record['_path'], page_dir)})"
+    return text if record is None or not text else f"[{text}]({harness.link(record['_path'], page_dir)})"
 
 
 def throughput_rows(records: list[dict[str, Any]], page_dir: Path = DOC.parent) -> dict[str, list[str]]:
@@ -59,7 +53,7 @@ def throughput_rows(records: list[dict[str, Any]], page_dir: Path = DOC.parent) 
     out: dict[str, list[str]] = {}
     for (device, env, trainer, n, u), pair in sorted(by.items()):
         mjx, warp = pair.get("jax"), pair.get("warp")
-        ratio = _sps(warp) / _sps(mjx) if mjx and warp else None
+        ratio = sps(warp) / sps(mjx) if mjx and warp else None
         any_record = warp or mjx
         foreign = max((x["contention"]["max_foreign_cpu_share"] or 0.0) for x in pair.values())
         what = {"raw_sim": "raw simulator", "raw_sim_vmap": "raw simulator, one vmap", "gpu_sac": f"gpu_sac, U={u}"}
@@ -69,19 +63,18 @@ def throughput_rows(records: list[dict[str, Any]], page_dir: Path = DOC.parent) 
                                 "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |"])
         compile_s = " / ".join(_fmt(x["figures"]["compile_s"], 1) if x else "" for x in (mjx, warp))
         out[device].append(
-            f"| {env} | {what.get(trainer, trainer)} | {n} | {_link(mjx, _fmt(_sps(mjx)), page_dir)} | "
-            f"{_link(warp, _fmt(_sps(warp)), page_dir)} | {_fmt(ratio, 2)} | {compile_s} | {foreign:.0%} |")
+            f"| {env} | {what.get(trainer, trainer)} | {n} | {_link(mjx, _fmt(sps(mjx)), page_dir)} | "
+            f"{_link(warp, _fmt(sps(warp)), page_dir)} | {_fmt(ratio, 2)} | {compile_s} | {foreign:.0%} |")
     return out
 
 
 def startup_rows(results: Path, page_dir: Path = DOC.parent) -> list[str]:
     rows = []
-    for path in sorted(results.glob("*/startup/*-physics.json")):
-        r = json.loads(path.read_text())
+    for path, r in harness.load_records(results, "*/startup/*-physics.json"):
         for impl, runs in r["runs"].items():
             cold, warm = runs.get("cold"), runs.get("warm")
             rows.append(
-                f"| {r['device']['name']} | [{r['env']}]({readme_block.link(path, page_dir)}) ({r['preset']}) | "
+                f"| {r['device']['name']} | [{r['env']}]({harness.link(path, page_dir)}) ({r['preset']}) | "
                 f"{IMPLS[impl]} | "
                 + " | ".join(_fmt(x["command_to_first_chunk_s"], 1) if x else "" for x in (cold, warm))
                 + f" | {_fmt((warm or cold or {}).get('xla_cache_bytes', 0) / 2**20, 1)} | "
@@ -136,21 +129,21 @@ def render(results: Path, page_dir: Path = DOC.parent) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--out", type=Path, default=RESULTS, help="results folder")
+    harness.add_out_argument(parser)
     parser.add_argument("--doc", type=Path, default=DOC, help="the Markdown page to write")
     parser.add_argument("--readme", type=Path, metavar="PAGE",
                         help="also rewrite this file's physics block (the throughput rows; its page: docs/envs.md)")
     args = parser.parse_args(argv)
-    text = render(args.out, readme_block.page_dir(args.doc))
+    text = render(args.out, harness.page_dir(args.doc))
     args.doc.parent.mkdir(parents=True, exist_ok=True)
     args.doc.write_text(text)
     print(f"wrote {args.doc}")
     if args.readme:
-        page = readme_block.page_dir(args.readme)
+        page = harness.page_dir(args.readme)
         rows = [line for rows in throughput_rows(_records(args.out), page).values() for line in rows]
-        doc = readme_block.link(args.doc, page)
+        doc = harness.link(args.doc, page)
         block = "\n".join([*rows, "", f"More (start-up, cost analysis): [{doc}]({doc}).", ""])
-        readme_block.write(args.readme, "physics", block)
+        harness.write_block(args.readme, "physics", block)
     return 0
 
 

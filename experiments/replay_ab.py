@@ -14,19 +14,16 @@ experiments/results/<device>/replay_ab/<env>.json.
 from __future__ import annotations
 
 import argparse
-import datetime
-import json
 import math
 import sys
 import time
-from pathlib import Path
 from typing import Any
 
 import jax
 
-from experiments.benchmark import CPU_SAC, CpuMonitor, device_info, device_slug, spread, versions
+from experiments import harness
+from experiments.benchmark import CPU_SAC
 
-RESULTS = Path(__file__).resolve().parent / "results"
 LAYOUTS = ("plain", "compact")
 
 
@@ -76,12 +73,12 @@ def run(env: str, num_envs: int, updates: int, chunk_steps: int, buffer_size: in
     for _ in range(pairs):
         for layout in LAYOUTS:
             before = int(states[layout].updates)  # read outside the timed window
-            a = CpuMonitor.snap()
+            a = harness.CpuMonitor.snap()
             t0 = time.perf_counter()
             states[layout], summary = programs[layout].run_chunk(states[layout])
             jax.block_until_ready(summary)
             sps[layout].append(env_steps / (time.perf_counter() - t0))
-            foreign.append(CpuMonitor.shares(a, CpuMonitor.snap())[0])
+            foreign.append(harness.CpuMonitor.shares(a, harness.CpuMonitor.snap())[0])
             assert int(summary["updates"]) - before == configs[layout].iterations_per_chunk * updates, (
                 f"a timed {layout} chunk did not learn at every step")
     ratios = [c / p for p, c in zip(sps["plain"], sps["compact"], strict=True)]
@@ -94,8 +91,8 @@ def run(env: str, num_envs: int, updates: int, chunk_steps: int, buffer_size: in
         "bytes_per_transition": {layout: programs[layout].replay.bytes_per_transition for layout in LAYOUTS},
         "chunk_env_steps": env_steps,
         "setup": setup,
-        "env_steps_per_s": {layout: spread(v) for layout, v in sps.items()},
-        "compact_over_plain": spread(ratios),
+        "env_steps_per_s": {layout: harness.spread(v) for layout, v in sps.items()},
+        "compact_over_plain": harness.spread(ratios),
         "max_foreign_cpu_share": max((f for f in foreign if f is not None), default=None),
     }
 
@@ -109,15 +106,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--buffer-size", type=int, default=100_000)
     parser.add_argument("--pairs", type=int, default=8, help="timed chunks per layout, alternated")
     parser.add_argument("--preset", help="the env's preset to start from (default: the benchmark's CPU config)")
-    parser.add_argument("--out", type=Path, default=RESULTS, help="results folder (default: experiments/results)")
+    harness.add_out_argument(parser)
     args = parser.parse_args(argv)
-    device = device_info()
+    device = harness.device_info()
     record = run(args.env, args.num_envs, args.updates, args.chunk_steps, args.buffer_size, args.pairs, args.preset)
-    record.update(device=device, versions=versions(), command="python -m experiments.replay_ab " + " ".join(
-        sys.argv[1:] if argv is None else argv), date=datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"))
-    path = args.out / device_slug(device) / "replay_ab" / f"{args.env}.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(record, indent=1) + "\n")
+    record.update(device=device, versions=harness.versions(),
+                  command=harness.command_line("python -m experiments.replay_ab", argv), date=harness.utc_now())
+    path = harness.write_record(harness.record_path(args.out, device, "replay_ab", args.env), record)
     r, sps = record["compact_over_plain"], record["env_steps_per_s"]
     print(f"{args.env}: plain {sps['plain']['median']:.0f} env steps/s, compact {sps['compact']['median']:.0f}; "
           f"compact / plain per pair {r['median']:.3f} [{r['min']:.3f}, {r['max']:.3f}] over {args.pairs} pairs; "

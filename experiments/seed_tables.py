@@ -19,8 +19,6 @@ figures stay beside ours, and the budget is printed with each table.
 from __future__ import annotations
 
 import argparse
-import datetime
-import json
 import math
 import sys
 import time
@@ -31,11 +29,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a ch
 
 import numpy as np  # noqa: E402
 
-from experiments import readme_block  # noqa: E402
-from experiments.benchmark import device_info, device_slug, versions  # noqa: E402
-from experiments.learning_curve import per_seed  # noqa: E402
+from experiments import harness  # noqa: E402
 
-RESULTS = Path(__file__).resolve().parent / "results"
 BLOCK = "seed_tables"
 ENV = "halfcheetah"
 ACT_DIM = 6  # halfcheetah's dim(A): the target entropies below are multiples of it
@@ -86,7 +81,7 @@ def sac_config(base: str, budget: int, row: str, seeds: int, seed: int):
 
 
 def record_path(out: Path, device: dict, base: str, budget: int, row: str) -> Path:
-    return out / device_slug(device) / "seed_tables" / f"{base}_{budget}" / f"{row}.json"
+    return harness.record_path(out, device, "seed_tables", f"{base}_{budget}", row)
 
 
 def run_row(base: str, budget: int, row: str, seeds: int, seed: int, device: dict) -> dict[str, Any]:
@@ -95,8 +90,7 @@ def run_row(base: str, budget: int, row: str, seeds: int, seed: int, device: dic
     config = sac_config(base, budget, row, seeds, seed)
     start = time.perf_counter()
     result = train(config, verbose=True)
-    curve = [{"env_steps": r["env_steps"], "wall_s": r["wall_s"], "eval_return": per_seed(r.get("eval_return"))}
-             for r in result.history]
+    curve = harness.curve(result.history, "eval_return")
     return {
         "what": "seed table row: deterministic eval return per seed against env steps",
         "row": row,
@@ -104,9 +98,9 @@ def run_row(base: str, budget: int, row: str, seeds: int, seed: int, device: dic
         "budget": budget,
         "changes": ROWS[row][0],
         "seed_figure": ROWS[row][1],
-        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        "date": harness.utc_now(),
         "device": device,
-        "versions": versions(),
+        "versions": harness.versions(),
         "config": config.to_dict(),
         "wall_s": time.perf_counter() - start,
         "compile_s": result.compile_s,
@@ -125,17 +119,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0, help="first seed")
     parser.add_argument("--force", action="store_true", help="rerun rows whose record exists")
     parser.add_argument("--list", action="store_true", help="print the rows and their configs and exit")
-    parser.add_argument("--out", type=Path, default=RESULTS, help="results folder (default: experiments/results)")
-    readme_block.add_arguments(parser, BLOCK)
+    harness.add_out_argument(parser)
+    harness.add_render_arguments(parser, BLOCK)
     args = parser.parse_args(argv)
-    if readme_block.render_if_asked(args, BLOCK, render):
+    if harness.render_if_asked(args, BLOCK, render):
         return 0
     rows = args.rows or list(ROWS)
     if args.list:
         for row in rows:
             print(f"{row:>14}: {ROWS[row][0]}  (seed: {ROWS[row][1]})")
         return 0
-    device = device_info()
+    device = harness.device_info()
     for row in rows:
         path = record_path(args.out, device, args.base, args.budget, row)
         if path.exists() and not args.force:
@@ -143,8 +137,7 @@ def main(argv: list[str] | None = None) -> int:
             continue
         print(f"row {row} ({args.base}, {args.budget:,} steps, {args.seeds} seeds)", flush=True)
         record = run_row(args.base, args.budget, row, args.seeds, args.seed, device)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(record, indent=1) + "\n")
+        harness.write_record(path, record)
         print(f"  -> final {record['final']} in {record['wall_s']:.0f} s: {path}", flush=True)
     return 0
 
@@ -152,8 +145,7 @@ def main(argv: list[str] | None = None) -> int:
 def load(out: Path) -> dict[tuple[str, str], dict[str, dict[str, Any]]]:
     """Every record under out, grouped by (device folder, base_budget folder), keyed by row."""
     groups: dict[tuple[str, str], dict[str, dict[str, Any]]] = {}
-    for path in sorted(out.glob("*/seed_tables/*/*.json")):
-        record = json.loads(path.read_text())
+    for path, record in harness.load_records(out, "*/seed_tables/*/*.json"):
         groups.setdefault((path.parts[-4], path.parts[-2]), {})[record["row"]] = record
     return groups
 
@@ -191,7 +183,7 @@ def _order(records: dict[str, dict[str, Any]], names: list[str]) -> str:
 
 
 def render_group(out: Path, device: str, folder: str, records: dict[str, dict[str, Any]],
-                 page_dir: Path = readme_block.ROOT) -> list[str]:
+                 page_dir: Path = harness.ROOT) -> list[str]:
     some = next(iter(records.values()))
     budget, c = some["budget"], some["config"]
     seeds = c["num_seeds"]
@@ -242,7 +234,7 @@ def render_group(out: Path, device: str, folder: str, records: dict[str, dict[st
                   f"(seed: {SEED_CV}, over 10 seeds at 1 M steps).", ""]
     png = out / device / "seed_tables" / f"{folder}.png"
     plot(records, png)
-    lines += [f"![seed tables, {folder}]({readme_block.link(png, page_dir)})", ""]
+    lines += [f"![seed tables, {folder}]({harness.link(png, page_dir)})", ""]
     return lines
 
 
@@ -251,7 +243,7 @@ def _changes(row: str) -> str:
     return "(" + ", ".join(f"{k}={v}" for k, v in changes.items()) + ")" if changes else "(the base config)"
 
 
-def render(out: Path, page_dir: Path = readme_block.ROOT) -> str:
+def render(out: Path, page_dir: Path = harness.ROOT) -> str:
     """The block of docs/seed_tables.md (links relative to page_dir)."""
     lines = ["<!-- generated by `python -m experiments.seed_tables --render --readme docs/seed_tables.md` -->", ""]
     groups = load(out)
@@ -264,7 +256,7 @@ def render(out: Path, page_dir: Path = readme_block.ROOT) -> str:
 
 def plot(records: dict[str, dict[str, Any]], path: Path) -> None:
     """Mean eval return over seeds against env steps, one line per row run."""
-    plt = readme_block.pyplot()
+    plt = harness.pyplot()
     fig, ax = plt.subplots(figsize=(7, 4))
     for name, r in records.items():
         steps = [p["env_steps"] for p in r["curve"]]
@@ -272,7 +264,7 @@ def plot(records: dict[str, dict[str, Any]], path: Path) -> None:
     ax.set(xlabel="env steps (per agent)", ylabel="deterministic eval return (mean of seeds)", title="halfcheetah")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, ncol=2)
-    readme_block.save(fig, path)
+    harness.save(fig, path)
 
 
 if __name__ == "__main__":

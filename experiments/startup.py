@@ -18,17 +18,15 @@ Writes experiments/results/<device>/startup/<env>.json (--physics: <env>-physics
 from __future__ import annotations
 
 import argparse
-import datetime
-import json
 import os
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
-RESULTS = Path(__file__).resolve().parent / "results"
+from experiments import harness
+
 MODES = ("serial", "concurrent")
 
 
@@ -57,14 +55,7 @@ def run(env: str, preset: str, repeats: int) -> dict[str, Any]:
     child_env["JAX_ENABLE_COMPILATION_CACHE"] = "false"
     for _ in range(repeats):
         for mode in MODES:
-            code = ("import json, sys; sys.path.insert(0, '.'); from experiments.startup import ready; "
-                    f"print('STARTUP', json.dumps(ready({env!r}, {preset!r}, {mode!r})))")
-            done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=child_env,
-                                  cwd=Path(__file__).resolve().parent.parent, timeout=3600)
-            lines = [ln for ln in done.stdout.splitlines() if ln.startswith("STARTUP ")]
-            if done.returncode or not lines:
-                raise RuntimeError(f"startup run ({mode}) failed:\n{done.stderr[-3000:]}")
-            runs[mode].append(json.loads(lines[-1].split(" ", 1)[1]))
+            runs[mode].append(harness.call_in_child("experiments.startup", "ready", env, preset, mode, env=child_env))
             print(f"{env} {mode}: {runs[mode][-1]}", flush=True)
     median = {m: statistics.median(r["compile_s"] for r in runs[m]) for m in MODES}
     return {
@@ -99,10 +90,6 @@ def ready_from_start(env: str, preset: str, impl: str, cache_dir: str) -> dict[s
             "physics": getattr(program.env, "physics", "")}
 
 
-def _folder_bytes(path: Path) -> int:
-    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) if path.exists() else 0
-
-
 def run_physics(env: str, preset: str, impls: list[str], work: Path) -> dict[str, Any]:
     """Each impl cold (empty caches), then warm (the caches it filled), each in a fresh process."""
     runs: dict[str, dict[str, dict[str, Any]]] = {}
@@ -112,17 +99,12 @@ def run_physics(env: str, preset: str, impls: list[str], work: Path) -> dict[str
         child_env["WARP_CACHE_PATH"] = str(kernels)
         runs[impl] = {}
         for cache in ("cold", "warm"):
-            code = ("import json, sys; sys.path.insert(0, '.'); from experiments.startup import ready_from_start; "
-                    f"print('STARTUP', json.dumps(ready_from_start({env!r}, {preset!r}, {impl!r}, {str(xla)!r})))")
             start = time.time()
-            done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=child_env,
-                                  cwd=Path(__file__).resolve().parent.parent, timeout=3600)
-            lines = [ln for ln in done.stdout.splitlines() if ln.startswith("STARTUP ")]
-            if done.returncode or not lines:
-                raise RuntimeError(f"startup run ({impl}, {cache}) failed:\n{done.stderr[-3000:]}")
-            out = json.loads(lines[-1].split(" ", 1)[1])
+            out = harness.call_in_child("experiments.startup", "ready_from_start", env, preset, impl, str(xla),
+                                        env=child_env)
             out["command_to_first_chunk_s"] = out.pop("ready_at") - start
-            out["xla_cache_bytes"], out["warp_kernel_cache_bytes"] = _folder_bytes(xla), _folder_bytes(kernels)
+            out["xla_cache_bytes"] = harness.folder_bytes(xla)
+            out["warp_kernel_cache_bytes"] = harness.folder_bytes(kernels)
             runs[impl][cache] = out
             print(f"{env} {impl} {cache}: {out['command_to_first_chunk_s']:.1f} s to the first chunk "
                   f"(build {out['build_s']:.1f}, compile {out['compile_s']:.1f}); caches: XLA "
@@ -139,37 +121,27 @@ def run_physics(env: str, preset: str, impls: list[str], work: Path) -> dict[str
 
 
 def main(argv: list[str] | None = None) -> int:
-    from experiments.benchmark import device_info, device_slug, versions
-
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--env", default="halfcheetah")
     parser.add_argument("--preset", default="cpu", help="the env's preset to build (cpu, gpu, fastsac, ...)")
     parser.add_argument("--repeats", type=int, default=2, help="fresh processes per mode, alternated")
-    parser.add_argument("--out", type=Path, default=RESULTS, help="results folder (default: experiments/results)")
+    harness.add_out_argument(parser)
     parser.add_argument("--physics", nargs="*", choices=("jax", "warp"),
                         help="compare these Playground impls from the command, caches cold then warm")
     args = parser.parse_args(argv)
-    device = device_info()
+    device = harness.device_info()
+    command = harness.command_line("python -m experiments.startup", argv)
     if args.physics:
         import tempfile
 
         with tempfile.TemporaryDirectory(prefix="gpu_sac_startup_") as work:
             record = run_physics(args.env, args.preset, args.physics, Path(work))
-        record.update(device=device, versions=versions(), date=datetime.datetime.now(datetime.UTC).isoformat(
-            timespec="seconds"), command="python -m experiments.startup " + " ".join(
-            sys.argv[1:] if argv is None else argv))
-        path = args.out / device_slug(device) / "startup" / f"{args.env}-physics.json"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(record, indent=1) + "\n")
-        print(path)
+        record.update(device=device, versions=harness.versions(), date=harness.utc_now(), command=command)
+        print(harness.write_record(harness.record_path(args.out, device, "startup", f"{args.env}-physics"), record))
         return 0
     record = run(args.env, args.preset, args.repeats)
-    command = "python -m experiments.startup " + " ".join(sys.argv[1:] if argv is None else argv)
-    record.update(device=device, versions=versions(), command=command,
-                  date=datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"))
-    path = args.out / device_slug(device) / "startup" / f"{args.env}.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(record, indent=1) + "\n")
+    record.update(device=device, versions=harness.versions(), command=command, date=harness.utc_now())
+    path = harness.write_record(harness.record_path(args.out, device, "startup", args.env), record)
     m = record["median_compile_s"]
     print(f"{args.env}: compile {m['serial']:.1f} s one after the other, {m['concurrent']:.1f} s concurrent "
           f"({record['serial_over_concurrent']:.2f}x); {path}")

@@ -31,12 +31,10 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
-import datetime
 import itertools
-import json
 import math
 import os
-import subprocess
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -44,10 +42,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a checkout without installing
 
-from experiments import readme_block  # noqa: E402
-from experiments.benchmark import CpuMonitor, device_info, device_slug, versions  # noqa: E402
+from experiments import harness  # noqa: E402
 
-RESULTS = Path(__file__).resolve().parent / "results"
 TRAINERS = ("gpu_sac", "brax_sac")  # the two SAC trainers of a "same" arm
 ALL_TRAINERS = (*TRAINERS, "brax_ppo")  # brax_ppo: Brax's PPO at Playground's config (its arms' config: overrides)
 BLOCK = "time_to_score"
@@ -251,21 +247,33 @@ def sac_config(case: Case, arm: Arm, seed: int):
                      eval_episodes=case.eval_episodes, **arm.config)
 
 
+class Curve:
+    """A run's evaluations against the wall-clock from the moment it is made (the run's start)."""
+
+    def __init__(self, budget_s: float, goal: float = math.inf):
+        self.budget_s, self.goal = budget_s, goal
+        self.points: list[dict[str, Any]] = []
+        self.start = time.perf_counter()
+
+    def add(self, env_steps: int, eval_return: Any) -> None:
+        """One evaluation; BudgetReached once the budget is spent or the goal return reached."""
+        self.points.append(point(env_steps, time.perf_counter() - self.start, eval_return))
+        if done(self.points[-1], self.budget_s, self.goal):
+            raise BudgetReached
+
+    def brax_progress(self, step: int, metrics: dict[str, Any]) -> None:
+        """Brax's progress_fn, called after each of its evaluations."""
+        self.add(int(step), metrics["eval/episode_reward"])
+
+
 def run_gpu_sac(config, budget_s: float, goal: float = math.inf) -> list[dict[str, Any]]:
     """Train with gpu_sac.train, one point per chunk (each chunk ends with an evaluation)."""
     from gpu_sac import train
 
-    curve: list[dict[str, Any]] = []
-    start = time.perf_counter()
-
-    def on_chunk(state, record):
-        curve.append(point(record["env_steps"], time.perf_counter() - start, record["eval_return"]))
-        if done(curve[-1], budget_s, goal):
-            raise BudgetReached
-
+    curve = Curve(budget_s, goal)
     with contextlib.suppress(BudgetReached):
-        train(config, callback=on_chunk)
-    return curve
+        train(config, callback=lambda state, record: curve.add(record["env_steps"], record["eval_return"]))
+    return curve.points
 
 
 def run_brax_sac(config, budget_s: float, goal: float = math.inf) -> list[dict[str, Any]]:
@@ -274,21 +282,14 @@ def run_brax_sac(config, budget_s: float, goal: float = math.inf) -> list[dict[s
     from experiments import brax_sac_compat
     from gpu_sac import envs
 
-    curve: list[dict[str, Any]] = []
-    start = time.perf_counter()
-
-    def progress(step: int, metrics: dict[str, Any]) -> None:
-        curve.append(point(int(step), time.perf_counter() - start, float(metrics["eval/episode_reward"])))
-        if done(curve[-1], budget_s, goal):
-            raise BudgetReached
-
+    curve = Curve(budget_s, goal)
     env = envs.make_env(config)  # with the config's env options (backend, dynamics), as gpu_sac's
     with contextlib.suppress(BudgetReached):
         brax_sac_compat.train(
             config, env, num_timesteps=config.total_steps, num_evals=config.num_chunks + 1,
-            num_eval_envs=config.eval_episodes, seed=config.seed, eval_env=env, progress_fn=progress,
+            num_eval_envs=config.eval_episodes, seed=config.seed, eval_env=env, progress_fn=curve.brax_progress,
         )
-    return curve
+    return curve.points
 
 
 def ppo_params(case: Case, arm: Arm) -> dict[str, Any]:
@@ -323,13 +324,7 @@ def run_brax_ppo(case: Case, params: dict[str, Any], seed: int, budget_s: float)
     factory = functools.partial(ppo_networks.make_ppo_networks, **params.pop("network_factory", {}))
     if envs.spec(case.env).family == "playground_locomotion":
         locomotion.ensure_assets(case.env)
-    curve: list[dict[str, Any]] = []
-    start = time.perf_counter()
-
-    def progress(step: int, metrics: dict[str, Any]) -> None:
-        curve.append(point(int(step), time.perf_counter() - start, float(metrics["eval/episode_reward"])))
-        if done(curve[-1], budget_s, math.inf):
-            raise BudgetReached
+    curve = Curve(budget_s)
 
     def load():
         return registry.load(case.env, config_overrides={"impl": "jax"})
@@ -337,8 +332,8 @@ def run_brax_ppo(case: Case, params: dict[str, Any], seed: int, budget_s: float)
     # patched_jax: Brax 0.14.2's PPO, like its SAC, calls the removed jax.device_put_replicated.
     with contextlib.suppress(BudgetReached), brax_sac_compat.patched_jax():
         ppo.train(environment=load(), eval_env=load(), wrap_env_fn=wrapper.wrap_for_brax_training,
-                  network_factory=factory, seed=seed, progress_fn=progress, **params)
-    return curve
+                  network_factory=factory, seed=seed, progress_fn=curve.brax_progress, **params)
+    return curve.points
 
 
 RUNNERS = {"gpu_sac": run_gpu_sac, "brax_sac": run_brax_sac}
@@ -363,25 +358,12 @@ def reached(curve: list[dict[str, Any]], threshold: float) -> dict[str, Any] | N
 
 
 def record_path(out: Path, device: dict, case: Case, arm: Arm, trainer: str, seed: int) -> Path:
-    return out / device_slug(device) / "time_to_score" / case.name / f"{arm.name}_{trainer}_seed{seed}.json"
-
-
-def seconds_since_process_start() -> float | None:
-    """Seconds since this process started (Linux /proc: the interpreter's start-up and imports before
-    a run's clock starts); None where /proc is missing."""
-    try:
-        with open("/proc/self/stat") as f:
-            start_ticks = int(f.read().rsplit(")", 1)[1].split()[19])  # field 22, starttime
-        with open("/proc/uptime") as f:
-            uptime = float(f.read().split()[0])
-    except (OSError, ValueError, IndexError):
-        return None
-    return uptime - start_ticks / os.sysconf("SC_CLK_TCK")
+    return harness.record_path(out, device, "time_to_score", case.name, f"{arm.name}_{trainer}_seed{seed}")
 
 
 def run_one(case: Case, arm: Arm, trainer: str, seed: int, budget_s: float, device: dict) -> dict[str, Any]:
-    process_start_s = seconds_since_process_start()
-    before = CpuMonitor.snap()
+    process_start_s = harness.seconds_since_process_start()
+    before = harness.CpuMonitor.snap()
     if trainer == "brax_ppo":
         params = ppo_params(case, arm)
         # The table reads num_envs, batch_size (PPO's minibatch) and grad_updates_per_step: SGD passes per batch.
@@ -392,7 +374,7 @@ def run_one(case: Case, arm: Arm, trainer: str, seed: int, budget_s: float, devi
         sac = sac_config(case, arm, seed)
         config = sac.to_dict()
         curve = RUNNERS[trainer](sac, budget_s, max(case.thresholds) if case.stop_when_reached else math.inf)
-    foreign, _ = CpuMonitor.shares(before, CpuMonitor.snap())
+    foreign, _ = harness.CpuMonitor.shares(before, harness.CpuMonitor.snap())
     return {
         "what": "time to score: deterministic eval return against wall-clock from the start of the run",
         "case": case.name,
@@ -401,9 +383,9 @@ def run_one(case: Case, arm: Arm, trainer: str, seed: int, budget_s: float, devi
         "arm_source": arm.source,
         "trainer": trainer,
         "seed": seed,
-        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        "date": harness.utc_now(),
         "device": device,
-        "versions": versions(),
+        "versions": harness.versions(),
         "config": config,
         "budget_s": budget_s,
         # Share of the CPUs other processes used during the run: a timing taken under load shows as such.
@@ -449,16 +431,16 @@ def main(argv: list[str] | None = None) -> int:
                         help="run in this process (default: each run in a fresh one, so that none inherits "
                              "another's warm-up: imports, model loading, caches)")
     parser.add_argument("--only-seed", type=int, help=argparse.SUPPRESS)  # a child process's one run
-    parser.add_argument("--out", type=Path, default=RESULTS, help="results folder (default: experiments/results)")
-    readme_block.add_arguments(parser, BLOCK)
+    harness.add_out_argument(parser)
+    harness.add_render_arguments(parser, BLOCK)
     args = parser.parse_args(argv)
-    if readme_block.render_if_asked(args, BLOCK, render):
+    if harness.render_if_asked(args, BLOCK, render):
         return 0
     cases = tuple(c for c in PRESETS[args.preset] if not args.cases or c.name in args.cases)
     child_env = dict(os.environ)
     if not args.in_process:  # this process only names the device: it must not take the GPU's memory
         os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
-    device = device_info()
+    device = harness.device_info()
     start = time.perf_counter()
     for case, arm, trainer, seed in plan(cases, tuple(args.trainers), args.seeds):
         if (args.arms and arm.name not in args.arms) or args.only_seed not in (None, seed):
@@ -484,8 +466,7 @@ def main(argv: list[str] | None = None) -> int:
 def run_and_write(case: Case, arm: Arm, trainer: str, seed: int, budget: float, device: dict, path: Path) -> None:
     """One run in this process: its record written to path, a line of what it reached printed."""
     record = run_one(case, arm, trainer, seed, budget, device)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(record, indent=1) + "\n")
+    harness.write_record(path, record)
     reach = "  ".join(f"{t}: {'-' if r is None else round(r['wall_s'])} s" for t, r in record["thresholds"].items())
     last = record["curve"][-1] if record["curve"] else {}
     print(f"  -> {last.get('eval_return')} at {last.get('env_steps')} steps, {last.get('wall_s', 0):.0f} s; {reach}",
@@ -495,33 +476,27 @@ def run_and_write(case: Case, arm: Arm, trainer: str, seed: int, budget: float, 
 def run_in_child(args: argparse.Namespace, case: Case, arm: Arm, trainer: str, seed: int, budget: float,
                  env: dict[str, str]) -> None:
     """The one run in a fresh Python process (`--in-process --only-seed`), which writes its record."""
-    command = [sys.executable, "-m", "experiments.time_to_score", "--in-process", "--force", "--preset", args.preset,
-               "--cases", case.name, "--arms", arm.name, "--trainers", trainer, "--only-seed", str(seed),
-               "--seeds", str(seed + 1), "--budget-s", str(budget), "--out", str(args.out)]
-    subprocess.run(command, env=env, check=True, cwd=Path(__file__).resolve().parent.parent)
+    argv = ["-m", "experiments.time_to_score", "--in-process", "--force", "--preset", args.preset,
+            "--cases", case.name, "--arms", arm.name, "--trainers", trainer, "--only-seed", str(seed),
+            "--seeds", str(seed + 1), "--budget-s", str(budget), "--out", str(args.out)]
+    done, _ = harness.run_child(argv, env=env, capture=False)  # its lines go to this process's output
+    done.check_returncode()
 
 
 def load(out: Path) -> dict[tuple[str, str], list[dict[str, Any]]]:
     """Every record under out, grouped by (device folder, case)."""
     groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
-    for path in sorted(out.glob("*/time_to_score/*/*.json")):
-        record = json.loads(path.read_text())
+    for path, record in harness.load_records(out, "*/time_to_score/*/*.json"):
         record["path"] = path
         groups.setdefault((path.parts[-4], record["case"]), []).append(record)
     return groups
-
-
-def _median(values: list[float]) -> float:
-    values = sorted(values)
-    mid = len(values) // 2
-    return values[mid] if len(values) % 2 else (values[mid - 1] + values[mid]) / 2
 
 
 def time_to(runs: list[dict[str, Any]], threshold: str) -> tuple[float, int]:
     """Median wall_s to the threshold over runs, a run that never reached it counting as infinite
     (so the median is infinite when half or more fell short), and how many reached it."""
     times = [r["thresholds"][threshold]["wall_s"] if r["thresholds"][threshold] else math.inf for r in runs]
-    return _median(times), sum(t < math.inf for t in times)
+    return statistics.median(times), sum(t < math.inf for t in times)
 
 
 def _cell(runs: list[dict[str, Any]], threshold: str) -> str:
@@ -546,7 +521,7 @@ def _fastest(arms: dict[tuple[str, str], list[dict[str, Any]]], trainer: str, th
 
 
 def render_case(device: str, case: str, runs: list[dict[str, Any]], out: Path,
-                page_dir: Path = readme_block.ROOT) -> list[str]:
+                page_dir: Path = harness.ROOT) -> list[str]:
     """The markdown of one case: a row per (arm, trainer), the ratio of the same-config arm, a plot
     (linked relative to page_dir, the folder of the page the block is written into)."""
     thresholds = list(runs[0]["thresholds"])
@@ -592,11 +567,11 @@ def render_case(device: str, case: str, runs: list[dict[str, Any]], out: Path,
     lines += ["", "Arms: " + "; ".join(f"{a}: {t}" for a, t in sorted(arms_text.items())) + "."]
     png = out / device / "time_to_score" / f"{case}.png"
     plot(runs, png)
-    lines += ["", f"![{case}: eval return against wall-clock]({readme_block.link(png, page_dir)})", ""]
+    lines += ["", f"![{case}: eval return against wall-clock]({harness.link(png, page_dir)})", ""]
     return lines
 
 
-def render(out: Path, page_dir: Path = readme_block.ROOT) -> str:
+def render(out: Path, page_dir: Path = harness.ROOT) -> str:
     """The block of docs/time_to_score.md: every case's table and plot, from the records under out
     (links relative to page_dir)."""
     lines = ["<!-- generated by `python -m experiments.time_to_score --render --readme docs/time_to_score.md` -->", ""]
@@ -610,7 +585,7 @@ def render(out: Path, page_dir: Path = readme_block.ROOT) -> str:
 
 def plot(runs: list[dict[str, Any]], path: Path) -> None:
     """Eval return against wall-clock seconds (left) and env steps (right), one line per run."""
-    plt = readme_block.pyplot()
+    plt = harness.pyplot()
     colours = {"gpu_sac": "tab:blue", "brax_sac": "tab:orange", "brax_ppo": "tab:green"}
     styles = ["-", "--", ":", "-."]
     arms = sorted({r["arm"] for r in runs})
@@ -633,7 +608,7 @@ def plot(runs: list[dict[str, Any]], path: Path) -> None:
     fig.suptitle(f"{runs[0]['env']} — {runs[0]['device']['name']}")
     for ax in axes:
         ax.grid(alpha=0.3)
-    readme_block.save(fig, path)
+    harness.save(fig, path)
 
 
 if __name__ == "__main__":

@@ -11,13 +11,14 @@ JSON with --out. No env is built: the update's cost apart from simulation and re
 from __future__ import annotations
 
 import argparse
-import json
+import statistics
 import time
 from pathlib import Path
 
 import jax
 import jax.numpy as jnp
 
+from experiments import harness
 from gpu_sac import SACConfig
 from gpu_sac.agent.learner import init_agent, make_update
 from gpu_sac.agent.networks import make_networks
@@ -61,7 +62,7 @@ def time_variant(overrides: dict, batch: int, updates: int, repeats: int, obs_di
         t0 = time.perf_counter()
         agent, loss = jax.block_until_ready(run(agent, jax.random.PRNGKey(2 + r)))
         times.append((time.perf_counter() - t0) / updates * 1e3)
-    return dict(ms_per_update=sorted(times)[len(times) // 2], ms_values=times, first_call_s=compile_s,
+    return dict(ms_per_update=statistics.median(times), ms_values=times, first_call_s=compile_s,
                 final_loss=float(loss[-1]))
 
 
@@ -80,8 +81,8 @@ def main(argv: list[str] | None = None) -> int:
         r = results[name]
         print(f"{name:16s} {r['ms_per_update']:8.3f} ms/update  (first call {r['first_call_s']:.1f} s)", flush=True)
     if args.out:
-        args.out.write_text(json.dumps(dict(device=f"{device.platform}: {device.device_kind}", batch=args.batch,
-                                            updates=args.updates, dims=G1_DIMS, variants=results), indent=1) + "\n")
+        harness.write_record(args.out, dict(device=f"{device.platform}: {device.device_kind}", batch=args.batch,
+                                            updates=args.updates, dims=G1_DIMS, variants=results))
     return 0
 
 

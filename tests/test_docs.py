@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from experiments import readme_block, render_headline
+from experiments import harness, render_headline
 
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
@@ -43,7 +43,7 @@ def test_every_relative_link_of_a_page_resolves_from_its_folder(page):
 def test_each_generated_block_is_on_its_page_and_names_that_page():
     for name, page in BLOCKS.items():
         text = (ROOT / page).read_text()
-        begin, end = readme_block.markers(name)
+        begin, end = harness.markers(name)
         assert text.count(begin) == 1 and text.count(end) == 1, (name, page)
         block = text.split(begin, 1)[1].split(end, 1)[0]
         if name != "physics":  # the physics block has rows and a link, no command line of its own
@@ -64,23 +64,23 @@ def test_the_two_commands_are_as_ci_runs_them():
 
 def test_link_is_relative_to_the_page_folder(tmp_path):
     record = tmp_path / "results" / "cpu" / "case" / "r.json"
-    assert readme_block.link(record, tmp_path) == "results/cpu/case/r.json"
-    assert readme_block.link(record, tmp_path / "docs") == "../results/cpu/case/r.json"
-    assert readme_block.page_dir(tmp_path / "docs" / "x.md") == (tmp_path / "docs").resolve()
-    assert readme_block.page_dir(None) == ROOT
+    assert harness.link(record, tmp_path) == "results/cpu/case/r.json"
+    assert harness.link(record, tmp_path / "docs") == "../results/cpu/case/r.json"
+    assert harness.page_dir(tmp_path / "docs" / "x.md") == (tmp_path / "docs").resolve()
+    assert harness.page_dir(None) == ROOT
 
 
 def test_the_headline_links_its_records_relative_to_any_page(tmp_path):
     """From the committed records: every row links a record (or a case's folder of records) that
     exists, from the README's folder and from a page one folder down."""
     for page in (README, ROOT / "docs" / "x.md"):
-        block = render_headline.render(readme_block.ROOT / "experiments" / "results", page.parent)
+        block = render_headline.render(harness.ROOT / "experiments" / "results", page.parent)
         rows = [line for line in block.splitlines() if line.startswith("| ") and "](" in line]
         assert rows and any("CPU" in r for r in rows)
         for target in (t for r in rows for t in LINK.findall(r)):
             assert (page.parent / target).exists(), target
     page = tmp_path / "README.md"
-    page.write_text(f"a\n{readme_block.markers('headline')[0]}\nold\n{readme_block.markers('headline')[1]}\nb\n")
+    page.write_text(f"a\n{harness.markers('headline')[0]}\nold\n{harness.markers('headline')[1]}\nb\n")
     assert render_headline.main(["--readme", str(page)]) == 0
     assert "old" not in page.read_text() and page.read_text().endswith("-->\nb\n")
 
@@ -90,7 +90,7 @@ def test_the_learning_block_links_its_plot_from_a_page_in_a_folder(tmp_path):
 
     page = tmp_path / "docs" / "learning.md"
     page.parent.mkdir()
-    page.write_text("\n".join(readme_block.markers("learning")) + "\n")
+    page.write_text("\n".join(harness.markers("learning")) + "\n")
     learning_curve.render_readme(page)
     plots = [t for t in LINK.findall(page.read_text()) if t.endswith(".png")]
     assert plots and all((page.parent / t).is_file() for t in plots)
@@ -101,6 +101,6 @@ def test_render_physics_links_its_page_from_the_block_page(tmp_path):
 
     page, doc = tmp_path / "docs" / "envs.md", tmp_path / "docs" / "physics.md"
     page.parent.mkdir()
-    page.write_text("\n".join(readme_block.markers("physics")) + "\n")
+    page.write_text("\n".join(harness.markers("physics")) + "\n")
     assert render_physics.main(["--doc", str(doc), "--readme", str(page)]) == 0
     assert "[physics.md](physics.md)" in page.read_text() and doc.read_text().startswith("# Physics")

@@ -73,7 +73,7 @@ def test_a_budget_with_the_full_row_alone_shows_its_milestones_and_no_empty_tabl
 
 
 def test_an_existing_row_is_skipped(tmp_path, capsys, monkeypatch):
-    from experiments.benchmark import device_info
+    from experiments.harness import device_info
 
     path = st.record_path(tmp_path, device_info(), "cpu", 100_000, "full")
     path.parent.mkdir(parents=True)

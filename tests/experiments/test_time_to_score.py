@@ -118,7 +118,7 @@ def test_process_start_counts_what_ran_before_the_call():
     import subprocess
 
     code = ("import sys, time; time.sleep(1.0); sys.path.insert(0, '.'); "
-            "from experiments.time_to_score import seconds_since_process_start as s; print(s())")
+            "from experiments.harness import seconds_since_process_start as s; print(s())")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
                           cwd=Path(__file__).resolve().parents[2])
     assert 1.0 <= float(done.stdout.split()[-1]) < 60, done.stderr[-2000:]
