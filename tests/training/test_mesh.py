@@ -16,7 +16,7 @@ import pytest
 from conftest import tiny_config
 from jax.sharding import PartitionSpec as P
 
-from gpu_sac import SACConfig, replay
+from gpu_sac import SACConfig, replay, train
 from gpu_sac.agent.learner import (
     apply_gradients,
     init_agent,
@@ -29,7 +29,7 @@ from gpu_sac.agent.learner import (
 from gpu_sac.agent.networks import make_networks
 from gpu_sac.replay import Transition
 from gpu_sac.store import checkpoint
-from gpu_sac.training import mesh, train
+from gpu_sac.training import mesh
 from gpu_sac.training.train import build, seed_keys
 
 pytestmark = pytest.mark.skipif(jax.device_count() < 4, reason="needs 4 devices: run by test_mesh_subprocess.py")
