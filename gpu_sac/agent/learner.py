@@ -49,6 +49,7 @@ class Temperature(NamedTuple):
 
 
 def temperature(config: SACConfig) -> Temperature:
+    """The config's learn_alpha, init_alpha, alpha_min and alpha_max as a Temperature."""
     return Temperature(config.learn_alpha, config.init_alpha, config.alpha_min, config.alpha_max)
 
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from gpu_sac.envs import menagerie, recipes
+from gpu_sac.envs import recipes
 
 # mujoco_playground.locomotion.ALL_ENVS at playground 0.2.0 (tests check this list against the installed
 # registry; kept static so that listing names does not import MuJoCo).
@@ -106,6 +106,10 @@ def ensure_assets(name: str) -> None:
     """Make sure the Menagerie files env `name` reads are in place, before Playground looks (and clones):
     Go1/G1 meshes are fetched from PyPI on first use; for any other robot a missing dir is a ValueError
     that names it. RuntimeError if the Go1/G1 fetch fails."""
+    # Imported here, not with the package: `python -m gpu_sac.envs.menagerie` runs it as a script,
+    # which Python warns about when importing gpu_sac has imported it already.
+    from gpu_sac.envs import menagerie
+
     robot = robot_dir(name)
     root = menagerie.menagerie_path()
     if robot in menagerie.ROBOTS:
